@@ -1,0 +1,161 @@
+"""Command line: python -m charlm train|evaluate|generate|report ... (each with --help)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from charlm.config import DataConfig, ModelConfig, TrainConfig
+from charlm.errors import CharlmError
+
+
+def _add_config_args(parser: argparse.ArgumentParser, *classes) -> None:
+    """One --option per dataclass field, typed from its default."""
+    for cls in classes:
+        group = parser.add_argument_group(cls.__name__)
+        for f in dataclasses.fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            if f.type in ("bool",) or isinstance(f.default, bool):
+                group.add_argument(flag, type=_bool, default=f.default, metavar="BOOL")
+            else:
+                group.add_argument(
+                    flag, type=_typed(f), default=f.default, help=f"default {f.default!r}"
+                )
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def _typed(field):
+    kind = str(field.type)
+    if "int" in kind:
+        return lambda s: None if s.lower() == "none" else int(s)
+    if "float" in kind:
+        return lambda s: None if s.lower() == "none" else float(s)
+    return str
+
+
+def _configs(args, *classes):
+    return [
+        cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}) for cls in classes
+    ]
+
+
+def cmd_train(args) -> None:
+    from charlm.train import run_training
+
+    data_cfg, model_cfg, train_cfg = _configs(args, DataConfig, ModelConfig, TrainConfig)
+    out = Path(args.out or f"runs/{model_cfg.cell}")
+    result = run_training(data_cfg, model_cfg, train_cfg, out_dir=out)
+    last = result.history[-1]
+    print(
+        json.dumps(
+            {
+                k: last[k]
+                for k in (
+                    "epoch",
+                    "train_loss",
+                    "test_loss",
+                    "test_accuracy",
+                    "train_seconds",
+                    "elapsed_train_seconds",
+                )
+            },
+            indent=2,
+        )
+    )
+    print(f"checkpoint: {out / 'checkpoint.pt'}  history: {out / 'history.csv'}")
+
+
+def cmd_evaluate(args) -> None:
+    from charlm.checkpoint import configs_of, load_model
+    from charlm.data import make_windows
+    from charlm.evaluate import evaluate
+
+    model, vocab, ckpt = load_model(args.checkpoint)
+    data_cfg = configs_of(ckpt)["data"]
+    if args.corpus is not None:
+        data_cfg = dataclasses.replace(data_cfg, corpus=args.corpus)
+    windows = make_windows(data_cfg, vocab=vocab)
+    metrics = evaluate(model, windows.data, windows.test_starts, windows.seq_len)
+    print(json.dumps({"split": windows.split, **metrics}, indent=2))
+
+
+def cmd_generate(args) -> None:
+    from charlm.checkpoint import load_model
+    from charlm.generate import generate
+
+    model, vocab, ckpt = load_model(args.checkpoint)
+    print(
+        generate(
+            model,
+            vocab,
+            args.prompt,
+            args.length,
+            args.temperature,
+            args.top_k,
+            args.greedy,
+            args.seed,
+            context=ckpt["configs"]["data"]["seq_len"],
+        )
+    )
+
+
+def cmd_data(args) -> None:
+    from charlm.data import Vocab, default_corpus_path, load_text
+
+    text = load_text(args.corpus)
+    path = args.corpus or default_corpus_path()
+    print(f"corpus: {path}: {len(text):,} characters, {Vocab.from_text(text).size} distinct, ok")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from charlm.generate import DEFAULT_PROMPT
+
+    parser = argparse.ArgumentParser(prog="python -m charlm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("data", help="fetch (if missing) and verify the corpus")
+    p.add_argument("--corpus", default="", help="a text file instead of Tiny Shakespeare")
+    p.set_defaults(func=cmd_data)
+    p = sub.add_parser("train", help="train one model; resumes if its checkpoint exists")
+    p.add_argument("--out", help="output folder (default runs/<cell>)")
+    _add_config_args(p, DataConfig, ModelConfig, TrainConfig)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on its test windows")
+    p.add_argument("checkpoint")
+    p.add_argument("--corpus", default=None, help="evaluate on another copy of the text")
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("generate", help="sample text from a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--prompt", default=DEFAULT_PROMPT)
+    p.add_argument("--length", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--greedy", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CharlmError as exc:
+        print(f"charlm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

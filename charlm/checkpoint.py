@@ -1,0 +1,100 @@
+"""Checkpoints: a state_dict plus plain data, loadable with torch.load(weights_only=True)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from charlm.atomic import atomic_torch_save, atomic_write_text
+from charlm.config import DataConfig, ModelConfig, TrainConfig
+from charlm.data import Vocab
+from charlm.errors import CheckpointError
+from charlm.models import CharRNN
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def save_checkpoint(
+    path: str | Path,
+    model,
+    optimizer,
+    vocab: Vocab,
+    configs: dict,
+    history: list[dict],
+    epoch: int,
+) -> Path:
+    """Write the checkpoint atomically, and vocab.json beside it."""
+    path = Path(path)
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "configs": {k: dataclasses.asdict(v) for k, v in configs.items()},
+        "vocab": vocab.to_json(),
+        "history": history,
+        "epoch": epoch,
+        "rng": {"torch": torch.get_rng_state()},
+    }
+    atomic_torch_save(path, state)
+    atomic_write_text(path.parent / "vocab.json", vocab.to_json() + "\n")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint onto the CPU; missing, truncated or foreign: CheckpointError."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(
+            f"No checkpoint at {path}: train a model first (python -m charlm train)."
+        )
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged zip
+        raise CheckpointError(
+            f"The checkpoint {path} is unreadable (truncated or not a charlm checkpoint: {exc}). "
+            "Delete it and train again; a run folder keeps the last complete checkpoint."
+        ) from exc
+    missing = {"model", "configs", "vocab", "history", "epoch"} - set(ckpt)
+    if missing:
+        raise CheckpointError(f"{path} is not a charlm checkpoint: it lacks {sorted(missing)}.")
+    return ckpt
+
+
+def configs_of(ckpt: dict) -> dict:
+    c = ckpt["configs"]
+    return {
+        "data": DataConfig(**c["data"]),
+        "model": ModelConfig(**c["model"]),
+        "train": TrainConfig(**c["train"]),
+    }
+
+
+def load_model(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    expect_cell: str | None = None,
+    expect_vocab: Vocab | None = None,
+):
+    """Rebuild the model of a checkpoint: returns (model, vocab, checkpoint dict)."""
+    ckpt = load_checkpoint(path)
+    cfg = configs_of(ckpt)["model"]
+    vocab = Vocab.from_json(ckpt["vocab"])
+    if expect_cell is not None and cfg.cell != expect_cell:
+        raise CheckpointError(f"{path} holds a {cfg.cell} model, not the {expect_cell} asked for.")
+    if expect_vocab is not None and expect_vocab != vocab:
+        raise CheckpointError(
+            f"{path} was trained on another vocabulary ({vocab.size} characters, this data has "
+            f"{expect_vocab.size}): evaluate it on the text it was trained on."
+        )
+    model = CharRNN(vocab.size, cfg)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path} does not fit a {cfg.cell} model: {exc}") from exc
+    return model.to(device), vocab, ckpt
+
+
+def write_json(path: str | Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")

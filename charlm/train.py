@@ -1,0 +1,286 @@
+"""The training loop: one record per epoch, a checkpoint after every epoch, resumable."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from charlm.atomic import atomic_write_text
+from charlm.checkpoint import CHECKPOINT, configs_of, load_checkpoint, save_checkpoint
+from charlm.config import DataConfig, ModelConfig, TrainConfig
+from charlm.data import Windows, get_batch, make_windows
+from charlm.errors import CheckpointError, TrainingDivergedError
+from charlm.evaluate import evaluate
+from charlm.models import CharRNN
+
+LOG_EVERY = 50  # steps between progress-bar updates (the only host syncs on CUDA)
+DIVERGED = 4.0  # a loss above this many times the uniform guess, ln(vocab_size), has diverged
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto: CUDA when available, else CPU; "cuda" without a GPU falls back to CPU, saying so."""
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        print(
+            "charlm: device='cuda' asked for but no CUDA GPU is available; using the CPU.",
+            file=sys.stderr,
+        )
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def steps_per_epoch(n_train: int, cfg: TrainConfig) -> int:
+    steps = math.ceil(n_train / cfg.batch_size)
+    return min(steps, cfg.max_steps) if cfg.max_steps else steps
+
+
+def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """Linear warmup, then constant (min_lr None, the reference) or cosine decay to min_lr."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.min_lr is None:
+        return cfg.lr
+    progress = (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def eval_subset(starts: torch.Tensor, n: int | None) -> torch.Tensor:
+    """n evenly spaced windows of `starts` (all of them if n is None or larger)."""
+    if n is None or n >= starts.numel():
+        return starts
+    return starts[torch.linspace(0, starts.numel() - 1, n, device=starts.device).long()]
+
+
+def batch_loss(model, x, y, objective: str, skip: torch.Tensor | None):
+    """(objective loss, loss of the last position = the reference's training loss)."""
+    if objective == "last":
+        logits, _ = model(x, last_only=True)
+        loss = F.cross_entropy(logits, y)
+        return loss, loss
+    logits, _ = model(x)  # (B, T, vocab_size)
+    per_pos = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
+    keep = ~skip  # never train on a character that is the target of a test window
+    loss = (per_pos * keep).sum() / keep.sum().clamp(min=1)
+    return loss, per_pos[:, -1].mean()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_epoch(
+    model,
+    optimizer,
+    windows: Windows,
+    cfg: TrainConfig,
+    epoch: int,
+    step0: int,
+    total_steps: int,
+    progress: bool = True,
+) -> dict:
+    """One pass over the (shuffled) training windows; returns the epoch's training record."""
+    device = windows.data.device
+    n_steps = steps_per_epoch(windows.train_starts.numel(), cfg)
+    order = torch.randperm(
+        windows.train_starts.numel(),
+        generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
+    )
+    order = order.to(device)
+    skip_mask = windows.test_target_mask() if cfg.objective == "all" else None
+    sums = torch.zeros(2, device=device)  # objective loss, last-position loss
+    diverged_above = DIVERGED * math.log(windows.vocab.size)
+    bar = tqdm(total=n_steps, desc=f"epoch {epoch}", disable=not progress, leave=False)
+    _sync(device)
+    start = time.perf_counter()
+    for step in range(n_steps):
+        # learning rate for this step
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step0 + step, total_steps)
+        # batch built on the device, forward and backward
+        starts = windows.train_starts[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+        x, y = get_batch(windows.data, starts, windows.seq_len, cfg.objective)
+        skip = (
+            None
+            if skip_mask is None
+            else skip_mask[starts[:, None] + 1 + torch.arange(windows.seq_len, device=device)]
+        )
+        loss, last_loss = batch_loss(model, x, y, cfg.objective, skip)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        # accumulate on the device; look at the numbers only every LOG_EVERY steps on CUDA
+        sums += torch.stack([loss.detach(), last_loss.detach()])
+        if device.type == "cpu" or (step + 1) % LOG_EVERY == 0 or step + 1 == n_steps:
+            if not torch.isfinite(sums).all() or loss.item() > diverged_above:
+                raise TrainingDivergedError(
+                    f"The training loss became {loss.item():.4g} in epoch {epoch} at step "
+                    f"{step + 1} (diverged: NaN, infinite or above {diverged_above:.1f} nats; "
+                    f"lr {optimizer.param_groups[0]['lr']:.3g}). Lower the learning rate or set "
+                    "grad_clip; the checkpoint of the last finished epoch is kept."
+                )
+        if (step + 1) % LOG_EVERY == 0 or step + 1 == n_steps:
+            bar.set_postfix(loss=f"{sums[0].item() / (step + 1):.4f}", refresh=False)
+            bar.update(step + 1 - bar.n)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    bar.close()
+    obj, last = (sums / n_steps).tolist()
+    return {
+        "epoch": epoch,
+        "train_loss": last,
+        "objective_loss": obj,
+        "steps": n_steps,
+        "lr": optimizer.param_groups[0]["lr"],
+        "train_seconds": seconds,
+    }
+
+
+def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool) -> dict:
+    """Test metrics of one epoch: on all test windows at the end, else on cfg.eval_windows."""
+    device = windows.data.device
+    starts = windows.test_starts if final else eval_subset(windows.test_starts, cfg.eval_windows)
+    _sync(device)
+    start = time.perf_counter()
+    m = evaluate(model, windows.data, starts, windows.seq_len, cfg.eval_batch_size)
+    _sync(device)
+    return {
+        "test_loss": m["loss"],
+        "test_accuracy": m["accuracy"],
+        "test_bpc": m["bpc"],
+        "test_perplexity": m["perplexity"],
+        "eval_windows": m["n_windows"],
+        "eval_seconds": time.perf_counter() - start,
+    }
+
+
+# Settings that may differ between a run and its resumption (they do not change the numbers).
+RESUMABLE_CHANGES = {"device", "fused", "deterministic", "eval_batch_size"}
+
+
+def _check_resume(ckpt: dict, configs: dict, path: Path) -> None:
+    """Refuse to resume a checkpoint made with other settings, naming the differences."""
+    saved = configs_of(ckpt)
+    diffs = []
+    for key, cfg in configs.items():
+        for name, value in vars(cfg).items():
+            if key == "train" and name in RESUMABLE_CHANGES:
+                continue
+            if key == "train" and name == "epochs" and cfg.min_lr is None:
+                continue  # a constant learning rate does not depend on the number of epochs
+            if getattr(saved[key], name) != value:
+                diffs.append(f"{name}: {getattr(saved[key], name)!r} -> {value!r}")
+    if diffs:
+        raise CheckpointError(
+            f"{path} was made with other settings ({'; '.join(diffs)}). Use another output "
+            "folder for a new run, or the same settings to resume this one."
+        )
+
+
+def _resume(model, optimizer, configs: dict, path: Path) -> list[dict]:
+    """Load model, optimizer and history from path if it exists; returns the history so far."""
+    if not path.exists():
+        return []
+    ckpt = load_checkpoint(path)
+    _check_resume(ckpt, configs, path)
+    model.load_state_dict(ckpt["model"])
+    if ckpt.get("optimizer") is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    return list(ckpt["history"])
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    import pandas as pd
+
+    atomic_write_text(path, pd.DataFrame(history).to_csv(index=False))
+
+
+def train(
+    model: CharRNN,
+    windows: Windows,
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    data_cfg: DataConfig | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train `model` on `windows`; returns the history, one record per epoch.
+
+    With out_dir, a checkpoint (and history.csv) is written after every epoch, and a checkpoint
+    already there is resumed after its last finished epoch (same settings required).
+    """
+    device = windows.data.device
+    model.to(device).train()
+    model.fused = cfg.fused and device.type == "cpu"
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    configs = {"data": data_cfg or DataConfig(), "model": model.cfg, "train": cfg}
+    path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    history = _resume(model, optimizer, configs, path) if path else []
+    if history and progress:
+        print(
+            f"charlm: resuming {path} after epoch {len(history)} of {cfg.epochs}.", file=sys.stderr
+        )
+    per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
+    total = per_epoch * cfg.epochs
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        try:
+            record = train_epoch(
+                model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch, total, progress
+            )
+        except KeyboardInterrupt:
+            where = (
+                f"the checkpoint {path} holds epochs 1-{epoch - 1}"
+                if path and epoch > 1
+                else ("no epoch had finished, so there is no checkpoint")
+            )
+            print(
+                f"charlm: interrupted in epoch {epoch}; {where}. Run the same command again "
+                "to resume.",
+                file=sys.stderr,
+            )
+            raise
+        record.update(evaluate_epoch(model, windows, cfg, final=epoch == cfg.epochs))
+        record["elapsed_train_seconds"] = (
+            sum(r["train_seconds"] for r in history) + record["train_seconds"]
+        )
+        history.append(record)
+        if path:
+            save_checkpoint(path, model, optimizer, windows.vocab, configs, history, epoch)
+            write_history(path.parent / "history.csv", history)
+    return history
+
+
+@dataclass
+class TrainResult:
+    model: CharRNN
+    windows: Windows
+    history: list[dict]
+
+
+def run_training(
+    data_cfg: DataConfig,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    text: str | None = None,
+) -> TrainResult:
+    """Load the data, build the model from the seed and train it: the whole recipe in one call."""
+    device = resolve_device(train_cfg.device)
+    if train_cfg.deterministic and device.type == "cuda":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    windows = make_windows(data_cfg, text=text).to(device)
+    torch.manual_seed(train_cfg.seed)
+    model = CharRNN(windows.vocab.size, model_cfg)
+    history = train(model, windows, train_cfg, out_dir, data_cfg, progress)
+    return TrainResult(model, windows, history)

@@ -1,0 +1,61 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from charlm.config import ModelConfig
+from charlm.fused import fused_rnn
+from charlm.models import CharRNN, num_parameters, size_mb
+
+
+@pytest.mark.parametrize("cell,params,mb", [("lstm", 240_321, 0.92), ("gru", 182_337, 0.70)])
+def test_reference_sizes(cell, params, mb):
+    model = CharRNN(65, ModelConfig(cell))
+    assert num_parameters(model) == params
+    assert round(size_mb(model), 2) == mb
+
+
+def test_parameter_matched_gru():
+    assert num_parameters(CharRNN(65, ModelConfig("gru", hidden_size=149))) == 240_402
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_shapes_and_state(cell):
+    model = CharRNN(65, ModelConfig(cell))
+    x = torch.randint(0, 65, (4, 20))
+    logits, state = model(x)
+    assert logits.shape == (4, 20, 65)
+    last, _ = model(x, last_only=True)
+    assert last.shape == (4, 65)
+    torch.testing.assert_close(last, logits[:, -1])
+    if cell == "lstm":
+        assert isinstance(state, tuple) and state[0].shape == state[1].shape == (2, 4, 128)
+    else:
+        assert isinstance(state, torch.Tensor) and state.shape == (2, 4, 128)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_fused_layers_match_pytorch(cell):
+    """Outputs and every parameter gradient equal nn.LSTM/GRU/RNN's (float64)."""
+    torch.manual_seed(0)
+    model = CharRNN(11, ModelConfig(cell, hidden_size=16, num_layers=3)).double()
+    x = torch.randint(0, 11, (5, 7))
+    weights = torch.randn(7, 5, 16, dtype=torch.float64)
+    ref, _ = model.rnn(F.one_hot(x, 11).double())
+    (ref.transpose(0, 1) * weights).sum().backward()
+    ref_grads = [p.grad.clone() for p in model.rnn.parameters()]
+    model.zero_grad()
+    out = fused_rnn(model.rnn, x)
+    (out * weights).sum().backward()
+    torch.testing.assert_close(out, ref.transpose(0, 1))
+    for p, g in zip(model.rnn.parameters(), ref_grads):
+        torch.testing.assert_close(p.grad, g)
+
+
+def test_fused_model_forward_equals_plain():
+    torch.manual_seed(0)
+    model = CharRNN(65, ModelConfig("lstm"))
+    x = torch.randint(0, 65, (8, 20))
+    plain, _ = model(x)
+    model.fused = True
+    fused, _ = model(x)
+    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5)

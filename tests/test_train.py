@@ -1,0 +1,149 @@
+import math
+
+import pytest
+import torch
+
+from charlm.checkpoint import load_checkpoint, load_model
+from charlm.config import DataConfig, ModelConfig, TrainConfig
+from charlm.errors import CheckpointError, TrainingDivergedError
+from charlm.evaluate import evaluate
+from charlm.train import learning_rate, run_training
+
+DATA = DataConfig(max_chars=30_000)
+
+
+def quick(**kw) -> TrainConfig:
+    base = dict(epochs=2, batch_size=64, lr=1e-2, max_steps=40, eval_windows=500, seed=0)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("objective", ["last", "all"])
+def test_training_learns(small_text, objective):
+    result = run_training(
+        DATA,
+        ModelConfig("gru", hidden_size=64),
+        quick(objective=objective),
+        progress=False,
+        text=small_text,
+    )
+    first, last = result.history[0], result.history[-1]
+    bound = 2.9 if objective == "all" else 3.3
+    assert last["test_loss"] < bound < math.log(65)
+    assert last["test_loss"] < first["test_loss"]
+    assert last["eval_windows"] == result.windows.test_starts.numel()  # full test set at the end
+    for key in ("train_loss", "test_accuracy", "test_bpc", "train_seconds", "eval_seconds"):
+        assert key in last
+
+
+def _hook_on_call(n: int, action):
+    """A global forward hook that calls action(output) on the n-th module call."""
+    calls = {"n": 0}
+
+    def hook(module, inputs, output):
+        calls["n"] += 1
+        return action(output) if calls["n"] == n else output
+
+    return torch.nn.modules.module.register_module_forward_hook(hook)
+
+
+def _interrupt(output):
+    raise KeyboardInterrupt
+
+
+TIMING = {"train_seconds", "eval_seconds", "elapsed_train_seconds"}
+
+
+def test_resume_equals_uninterrupted(small_text, tmp_path, capsys):
+    cfg = quick(epochs=3, max_steps=10)
+    model_cfg = ModelConfig("lstm", hidden_size=32)
+    full = run_training(DATA, model_cfg, cfg, tmp_path / "full", progress=False, text=small_text)
+    # module calls: 2 a training step (model, head), 3 for the one evaluation batch of an epoch
+    handle = _hook_on_call(2 * 10 + 3 + 2 * 5, _interrupt)  # step 5 of epoch 2
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_training(DATA, model_cfg, cfg, tmp_path / "cut", progress=False, text=small_text)
+    finally:
+        handle.remove()
+    assert "holds epochs 1-1" in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["epoch"] == 1
+    resumed = run_training(DATA, model_cfg, cfg, tmp_path / "cut", progress=False, text=small_text)
+    strip = lambda h: [{k: v for k, v in r.items() if k not in TIMING} for r in h]  # noqa: E731
+    assert strip(resumed.history) == strip(full.history)
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_refuses_other_settings(small_text, tmp_path):
+    model_cfg = ModelConfig("lstm", hidden_size=32)
+    run_training(
+        DATA, model_cfg, quick(epochs=1, max_steps=5), tmp_path, progress=False, text=small_text
+    )
+    with pytest.raises(CheckpointError, match="batch_size: 64 -> 32"):
+        run_training(
+            DATA,
+            model_cfg,
+            quick(epochs=1, max_steps=5, batch_size=32),
+            tmp_path,
+            progress=False,
+            text=small_text,
+        )
+
+
+def test_checkpoint_round_trip(small_text, tmp_path):
+    result = run_training(
+        DATA,
+        ModelConfig("gru", hidden_size=32),
+        quick(epochs=1),
+        tmp_path,
+        progress=False,
+        text=small_text,
+    )
+    model, vocab, ckpt = load_model(tmp_path / "checkpoint.pt")
+    w = result.windows
+    again = evaluate(model, w.data, w.test_starts, w.seq_len)
+    assert again["loss"] == pytest.approx(result.history[-1]["test_loss"], abs=1e-6)
+    assert vocab == w.vocab and (tmp_path / "vocab.json").exists()
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,")
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_nan_loss_is_caught_and_checkpoint_kept(small_text, tmp_path):
+    model_cfg = ModelConfig("lstm", hidden_size=32)
+    run_training(
+        DATA, model_cfg, quick(epochs=1, max_steps=5), tmp_path, progress=False, text=small_text
+    )
+    before = load_checkpoint(tmp_path / "checkpoint.pt")
+    handle = _hook_on_call(2 * 3 - 1, lambda out: out * float("nan"))  # head, step 3, epoch 2
+    try:
+        with pytest.raises(TrainingDivergedError, match="epoch 2 at step 3"):
+            run_training(
+                DATA,
+                model_cfg,
+                quick(epochs=2, max_steps=5),
+                tmp_path,
+                progress=False,
+                text=small_text,
+            )
+    finally:
+        handle.remove()
+    after = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert after["epoch"] == before["epoch"] == 1
+
+
+def test_divergent_learning_rate_is_caught(small_text):
+    with pytest.raises(TrainingDivergedError, match="Lower the learning rate"):
+        run_training(
+            DATA,
+            ModelConfig("rnn", hidden_size=32),
+            quick(lr=1e6, max_steps=40, epochs=1),
+            progress=False,
+            text=small_text,
+        )
+
+
+def test_cosine_schedule():
+    cfg = TrainConfig(lr=4e-3, min_lr=2e-4, warmup_steps=10)
+    assert learning_rate(cfg, 0, 100) == pytest.approx(4e-4)
+    assert learning_rate(cfg, 10, 100) == pytest.approx(4e-3)
+    assert learning_rate(cfg, 100, 100) == pytest.approx(2e-4)
+    assert learning_rate(TrainConfig(), 500, 1000) == 1e-3
