@@ -117,6 +117,15 @@ def cmd_data(args) -> None:
     print(f"corpus: {path}: {len(text):,} characters, {Vocab.from_text(text).size} distinct, ok")
 
 
+def cmd_report(args) -> None:
+    from charlm.pipeline import run_report
+    from charlm.profiles import parse_override
+
+    overrides = dict(parse_override(p) for p in args.param)
+    run_report(args.profile, overrides, name=args.name, reports_dir=args.reports_dir,
+               fresh=args.fresh)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from charlm.generate import DEFAULT_PROMPT
 
@@ -129,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default runs/<cell>)")
     _add_config_args(p, DataConfig, ModelConfig, TrainConfig)
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("report", help="run the notebook chain and export the report")
+    p.add_argument("--profile", default="auto", help="smoke, fast, seed, study or auto (default)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one parameter, e.g. -p epochs=3 -p seeds=[0,1]")
+    p.add_argument("--name", default=None, help="run folder name (default: the profile)")
+    p.add_argument("--reports-dir", default="reports")
+    p.add_argument("--fresh", action="store_true",
+                   help="start a new run beside an existing one instead of resuming it")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on its test windows")
     p.add_argument("checkpoint")
     p.add_argument("--corpus", default=None, help="evaluate on another copy of the text")

@@ -117,6 +117,11 @@ def load_text(path: str | Path | None = None, download: bool = True) -> str:
     return text
 
 
+def load_corpus(cfg: DataConfig) -> str:
+    """The text a DataConfig names, cut to its first max_chars characters if set."""
+    return load_text(cfg.corpus)[: cfg.max_chars]
+
+
 @dataclass(frozen=True)
 class Vocab:
     """The sorted distinct characters of a text; index i stands for chars[i]."""
@@ -226,9 +231,7 @@ def split_starts(n_windows: int, train_frac: float, split: str, seed: int):
 
 def make_windows(cfg: DataConfig, text: str | None = None, vocab: Vocab | None = None) -> Windows:
     """Load (or take) the text, build the vocabulary and the train/test split of windows."""
-    text = load_text(cfg.corpus) if text is None else text
-    if cfg.max_chars is not None:
-        text = text[: cfg.max_chars]
+    text = load_corpus(cfg) if text is None else text[: cfg.max_chars]
     vocab = vocab or Vocab.from_text(text)
     data = torch.tensor(vocab.encode(text), dtype=torch.long)
     n_windows = data.numel() - cfg.seq_len

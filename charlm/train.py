@@ -12,15 +12,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from charlm.atomic import atomic_write_text
+from charlm.atomic import atomic_torch_save, atomic_write_text
 from charlm.checkpoint import CHECKPOINT, configs_of, load_checkpoint, save_checkpoint
 from charlm.config import DataConfig, ModelConfig, TrainConfig
 from charlm.data import Windows, get_batch, make_windows
 from charlm.errors import CheckpointError, TrainingDivergedError
-from charlm.evaluate import evaluate
+from charlm.evaluate import summarize, window_losses
 from charlm.models import CharRNN
 
 LOG_EVERY = 50  # steps between progress-bar updates (the only host syncs on CUDA)
+TEST_WINDOWS = "test_windows.pt"
 DIVERGED = 4.0  # a loss above this many times the uniform guess, ln(vocab_size), has diverged
 
 
@@ -146,15 +147,20 @@ def train_epoch(
     }
 
 
-def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool) -> dict:
-    """Test metrics of one epoch: on all test windows at the end, else on cfg.eval_windows."""
+def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool):
+    """Test metrics of one epoch: on all test windows at the end, else on cfg.eval_windows.
+
+    Returns (record, per-window results {starts, losses, correct} on the CPU).
+    """
     device = windows.data.device
     starts = windows.test_starts if final else eval_subset(windows.test_starts, cfg.eval_windows)
     _sync(device)
     start = time.perf_counter()
-    m = evaluate(model, windows.data, starts, windows.seq_len, cfg.eval_batch_size)
-    _sync(device)
-    return {
+    losses, correct = window_losses(
+        model, windows.data, starts, windows.seq_len, cfg.eval_batch_size
+    )
+    m = summarize(losses, correct)
+    record = {
         "test_loss": m["loss"],
         "test_accuracy": m["accuracy"],
         "test_bpc": m["bpc"],
@@ -162,6 +168,7 @@ def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool) -> di
         "eval_windows": m["n_windows"],
         "eval_seconds": time.perf_counter() - start,
     }
+    return record, {"starts": starts.cpu(), "losses": losses, "correct": correct.bool()}
 
 
 # Settings that may differ between a run and its resumption (they do not change the numbers).
@@ -206,6 +213,24 @@ def write_history(path: Path, history: list[dict]) -> None:
     atomic_write_text(path, pd.DataFrame(history).to_csv(index=False))
 
 
+def _run_epoch(model, optimizer, windows, cfg, epoch, per_epoch, history, path, configs,
+               progress):
+    """Train, evaluate and checkpoint one epoch, then append its record to history."""
+    record = train_epoch(model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch,
+                         per_epoch * cfg.epochs, progress)
+    final = epoch == cfg.epochs
+    test_record, per_window = evaluate_epoch(model, windows, cfg, final)
+    record.update(test_record)
+    done = sum(r["train_seconds"] for r in history)
+    record["elapsed_train_seconds"] = done + record["train_seconds"]
+    if path:
+        if final:  # per-window test results, for the report's block bootstrap
+            atomic_torch_save(path.parent / TEST_WINDOWS, per_window)
+        save_checkpoint(path, model, optimizer, windows.vocab, configs, [*history, record], epoch)
+        write_history(path.parent / "history.csv", [*history, record])
+    history.append(record)
+
+
 def train(
     model: CharRNN,
     windows: Windows,
@@ -226,37 +251,22 @@ def train(
     configs = {"data": data_cfg or DataConfig(), "model": model.cfg, "train": cfg}
     path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
     history = _resume(model, optimizer, configs, path) if path else []
-    if history and progress:
+    if history:
         print(
             f"charlm: resuming {path} after epoch {len(history)} of {cfg.epochs}.", file=sys.stderr
         )
     per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
-    total = per_epoch * cfg.epochs
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         try:
-            record = train_epoch(
-                model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch, total, progress
-            )
+            _run_epoch(model, optimizer, windows, cfg, epoch, per_epoch, history, path, configs,
+                       progress)
         except KeyboardInterrupt:
-            where = (
-                f"the checkpoint {path} holds epochs 1-{epoch - 1}"
-                if path and epoch > 1
-                else ("no epoch had finished, so there is no checkpoint")
-            )
-            print(
-                f"charlm: interrupted in epoch {epoch}; {where}. Run the same command again "
-                "to resume.",
-                file=sys.stderr,
-            )
+            done = len(history)
+            where = (f"the checkpoint {path} holds epochs 1-{done}" if path and done
+                     else "no epoch had finished, so there is no checkpoint")
+            print(f"charlm: interrupted in epoch {epoch}; {where}. Run the same command again "
+                  "to resume.", file=sys.stderr)
             raise
-        record.update(evaluate_epoch(model, windows, cfg, final=epoch == cfg.epochs))
-        record["elapsed_train_seconds"] = (
-            sum(r["train_seconds"] for r in history) + record["train_seconds"]
-        )
-        history.append(record)
-        if path:
-            save_checkpoint(path, model, optimizer, windows.vocab, configs, history, epoch)
-            write_history(path.parent / "history.csv", history)
     return history
 
 

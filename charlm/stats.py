@@ -1,0 +1,110 @@
+"""Statistics that decide a verdict: intervals over seeds and over blocks of test windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+LEVEL = 0.95
+SINGLE_RUN_FLOOR = 0.05  # with one run and no interval, a winner needs a 5% relative difference
+
+
+@dataclass
+class Interval:
+    """An estimate of a difference (A minus B) with its confidence interval and how it was made."""
+
+    estimate: float
+    low: float
+    high: float
+    method: str
+    n: int
+    p_value: float | None = None
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+def mean_ci(values, level: float = LEVEL) -> dict:
+    """Mean, standard deviation and t-interval of the mean over seeds (NaN interval for n < 2)."""
+    v = np.asarray(values, dtype=float)
+    n = v.size
+    mean = float(v.mean())
+    if n < 2:
+        return {
+            "mean": mean,
+            "std": float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+            "n": n,
+        }
+    std = float(v.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + level / 2, n - 1) * std / np.sqrt(n))
+    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+
+
+def paired_t(a, b, level: float = LEVEL) -> Interval:
+    """Paired difference a - b over matched seeds: t-interval and paired t-test p-value."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    ci = mean_ci(d, level)
+    p = float(sps.ttest_rel(a, b).pvalue) if d.size > 1 and np.ptp(d) > 0 else None
+    return Interval(ci["mean"], ci["ci_low"], ci["ci_high"], "paired t over seeds", d.size, p)
+
+
+def block_bootstrap(
+    diff, block: int = 1000, n_boot: int = 2000, seed: int = 0, level: float = LEVEL
+) -> Interval:
+    """Interval of mean(diff) by resampling contiguous blocks of windows.
+
+    diff: per-window values in text order. Neighbouring windows overlap (they share 19 of 20
+    characters), so resampling single windows would understate the spread; whole blocks keep
+    that dependence inside each resampled unit.
+    """
+    d = np.asarray(diff, dtype=float)
+    n_blocks = max(1, d.size // block)
+    sums = np.add.reduceat(d[: n_blocks * block], np.arange(0, n_blocks * block, block))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n_blocks, size=(n_boot, n_blocks))
+    means = sums[picks].sum(axis=1) / (n_blocks * block)
+    lo, hi = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2])
+    return Interval(
+        float(d.mean()),
+        float(lo),
+        float(hi),
+        f"block bootstrap over test windows ({n_blocks} blocks of {block})",
+        d.size,
+    )
+
+
+def block_bootstrap_unpaired(a, b, block: int = 1000, n_boot: int = 2000, seed: int = 0,
+                             level: float = LEVEL) -> Interval:
+    """Interval of mean(a) - mean(b) for two different sets of windows (e.g. two splits)."""
+    ia = block_bootstrap(a, block, n_boot, seed, level)
+    ib = block_bootstrap(b, block, n_boot, seed + 1, level)
+    est = ia.estimate - ib.estimate
+    # independent samples: half-widths add in quadrature
+    half = np.hypot((ia.high - ia.low) / 2, (ib.high - ib.low) / 2)
+    return Interval(est, est - half, est + half,
+                    "block bootstrap of each test set (independent)", len(a) + len(b))
+
+
+def verdict(
+    name_a: str, name_b: str, a: float, b: float, higher_is_better: bool, interval: Interval | None
+) -> str | None:
+    """The winner's name, or None when the difference is within noise.
+
+    With an interval, a winner only where it excludes zero. Without one (a single run of a
+    noisy quantity), only where the relative difference exceeds SINGLE_RUN_FLOOR. Exact
+    quantities (model size) pass an interval of zero width.
+    """
+    if a == b:
+        return None
+    if interval is not None:
+        if not interval.excludes_zero:
+            return None
+    elif abs(a - b) / max(abs(a), abs(b), 1e-12) < SINGLE_RUN_FLOOR:
+        return None
+    a_better = (a > b) == higher_is_better
+    return name_a if a_better else name_b

@@ -1,0 +1,29 @@
+"""The benchmark scripts run (on a tiny setting); their timings are never asserted."""
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from charlm.data import PROJECT_ROOT
+
+BENCH = PROJECT_ROOT / "benchmarks"
+
+
+def test_cpu_benchmark_tiny(tmp_path, corpus_text):
+    subprocess.run([sys.executable, str(BENCH / "cpu.py"), "--tiny", "--out", str(tmp_path)],
+                   check=True, capture_output=True, timeout=300)
+    step = pd.read_csv(tmp_path / "cpu_step_tiny.csv")
+    assert set(step.cell) == {"lstm", "gru"}
+    # same weights, same batches: charlm's loss matches the baseline's to float tolerance
+    assert (step.max_loss_diff_first_steps < 1e-4).all()
+    quality = pd.read_csv(tmp_path / "time_to_quality_tiny.csv")
+    assert {"charlm fast", "baseline"} <= set(quality.impl)
+    assert (tmp_path / "time_to_quality_tiny.png").exists()
+
+
+def test_gpu_benchmark_cpu_fallback(tmp_path, corpus_text):
+    subprocess.run([sys.executable, str(BENCH / "gpu.py"), "--out", str(tmp_path)],
+                   check=True, capture_output=True, timeout=300)
+    df = pd.read_csv(tmp_path / "gpu_cpu_fallback.csv")
+    assert len(df) == 6 and "error" not in df.columns, df.to_string()

@@ -1,0 +1,93 @@
+"""Faults injected for real: SIGKILL mid-epoch and mid-write, Ctrl-C, then the same command."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import torch
+
+from charlm.checkpoint import load_checkpoint
+
+TRAIN = [sys.executable, "-m", "charlm", "train", "--cell", "gru", "--hidden-size", "32",
+         "--max-chars", "20000", "--batch-size", "32", "--max-steps", "60", "--epochs", "4",
+         "--eval-windows", "200"]
+TIMING = {"train_seconds", "eval_seconds", "elapsed_train_seconds"}
+
+
+def _epoch(path) -> int:
+    try:
+        return load_checkpoint(path)["epoch"]
+    except Exception:
+        return 0
+
+
+def _wait_for_epoch(path, epoch: int, proc, timeout=60.0) -> None:
+    end = time.time() + timeout
+    while _epoch(path) < epoch:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() < end, "training made no progress"
+        time.sleep(0.05)
+
+
+def _strip(history):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in history]
+
+
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    subprocess.run([*TRAIN, "--out", str(full)], check=True, capture_output=True)
+    proc = subprocess.Popen([*TRAIN, "--out", str(cut)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for_epoch(cut / "checkpoint.pt", 2, proc)
+    time.sleep(0.3)  # into epoch 3
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _epoch(cut / "checkpoint.pt")
+    assert 2 <= done < 4, "the kill should land mid-run"
+    again = subprocess.run([*TRAIN, "--out", str(cut)], check=True, capture_output=True,
+                           text=True)
+    assert f"resuming {cut / 'checkpoint.pt'} after epoch {done}" in again.stderr
+    a, b = load_checkpoint(full / "checkpoint.pt"), load_checkpoint(cut / "checkpoint.pt")
+    assert _strip(a["history"]) == _strip(b["history"])
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*TRAIN, "--epochs", "100", "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for_epoch(out / "checkpoint.pt", 1, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted in epoch" in err and "Run the same command again" in err
+    assert _epoch(out / "checkpoint.pt") >= 1
+
+
+WRITER = textwrap.dedent("""
+    import sys, torch
+    from charlm.atomic import atomic_torch_save
+    path = sys.argv[1]
+    atomic_torch_save(path, {"version": 0, "w": torch.zeros(10)})
+    print("ready", flush=True)
+    big = {"version": 1, "w": torch.ones(50_000_000)}  # 200 MB: a slow write
+    while True:
+        atomic_torch_save(path, big)
+""")
+
+
+def test_sigkill_during_write_keeps_previous_file(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.4)  # in the middle of writing 200 MB
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = torch.load(path, weights_only=True)  # never a half-written file
+    assert state["version"] in (0, 1)
+    assert state["w"].numel() == (10 if state["version"] == 0 else 50_000_000)
