@@ -28,6 +28,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from baseline import BaselineRNN, evaluate, make_loader  # noqa: E402
 
+from charlm.checkpoint import configs_of, load_checkpoint  # noqa: E402
 from charlm.config import DataConfig, ModelConfig  # noqa: E402
 from charlm.data import get_batch, make_windows  # noqa: E402
 from charlm.environment import describe_environment, hardware_line  # noqa: E402
@@ -124,19 +125,26 @@ def baseline_curve(windows, cell: str, seconds: float, eval_starts, points: int)
     return rows
 
 
-def quality_benchmark(cell: str, profile: str, overrides: dict, eval_n: int) -> pd.DataFrame:
-    """charlm's profile for one cell, then the baseline for the same training time."""
+def quality_benchmark(cell: str, profile: str, overrides: dict, eval_n: int,
+                      from_run: Path | None = None) -> pd.DataFrame:
+    """charlm's profile for one cell (trained now, or read from a run folder of that profile),
+    then the baseline for the same training time, evaluated on the same test windows."""
     params = resolve(profile, overrides)
     cfgs = configs(params, cell, 0)
-    result = run_training(cfgs["data"], cfgs["model"], cfgs["train"], progress=False)
+    if from_run is not None:
+        ckpt = load_checkpoint(from_run / "models" / f"{cell}-s0" / "checkpoint.pt")
+        history = ckpt["history"]
+        windows = make_windows(configs_of(ckpt)["data"])
+    else:
+        result = run_training(cfgs["data"], cfgs["model"], cfgs["train"], progress=False)
+        history, windows = result.history, result.windows
     rows = [{"impl": f"charlm {profile}", "cell": cell,
              "train_seconds": r["elapsed_train_seconds"],
              "test_loss": r["test_loss"], "test_accuracy": r["test_accuracy"],
-             "eval_windows": r["eval_windows"]} for r in result.history]
-    windows = result.windows
-    budget = result.history[-1]["elapsed_train_seconds"]
+             "eval_windows": r["eval_windows"]} for r in history]
+    budget = history[-1]["elapsed_train_seconds"]
     eval_starts = eval_subset(windows.test_starts, eval_n)
-    rows += baseline_curve(windows, cell, budget, eval_starts, points=len(result.history))
+    rows += baseline_curve(windows, cell, budget, eval_starts, points=len(history))
     return pd.DataFrame(rows)
 
 
@@ -162,6 +170,8 @@ def main(argv=None) -> None:
     ap.add_argument("--profile", default="fast")
     ap.add_argument("--tiny", action="store_true", help="seconds-long run on a small slice")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
+    ap.add_argument("--from-run", type=Path, default=None,
+                    help="take charlm's curve from this run folder of --profile (no retraining)")
     args = ap.parse_args(argv)
     data_cfg = DataConfig(max_chars=50_000) if args.tiny else DataConfig()
     steps, reps = (3, 1) if args.tiny else (args.steps, args.reps)
@@ -174,8 +184,9 @@ def main(argv=None) -> None:
     if args.part in ("quality", "all"):
         overrides = ({"max_chars": 50_000, "max_steps": 3, "epochs": 2, "eval_windows": 500}
                      if args.tiny else {})
-        df = pd.concat([quality_benchmark(c, args.profile, overrides, 500 if args.tiny else
-                                          20_000) for c in args.cells])
+        eval_n = 500 if args.tiny else 20_000
+        df = pd.concat([quality_benchmark(c, args.profile, overrides, eval_n, args.from_run)
+                        for c in args.cells])
         title = "Time to quality: test loss against training time"
         write(f"time_to_quality{suffix}", df, title, args.out)
         plot_quality(df, args.out / f"time_to_quality{suffix}.png")

@@ -23,11 +23,24 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
 def _input_projection(inp: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """(T, B, G): tokens (T, B) gather columns of w_ih (one-hot input); (T, B, I) matmul."""
-    if inp.dtype == torch.long:
-        return torch.nn.functional.embedding(inp, w_ih.t().contiguous()) + bias
+    """A new (T, B, G) tensor: tokens (T, B) gather rows of w_ih^T + bias; (T, B, I) matmul."""
+    if inp.dtype == torch.long:  # one-hot input: a lookup, bias folded into the 65-row table
+        return torch.nn.functional.embedding(inp, w_ih.t() + bias)
     T, B, n_in = inp.shape
     return torch.addmm(bias, inp.reshape(T * B, n_in), w_ih.t()).view(T, B, -1)
+
+
+def _zero_state(like: torch.Tensor, T: int, B: int, H: int) -> torch.Tensor:
+    """(T + 1, B, H) with only the initial state [0] zeroed (the rest is written step by step)."""
+    out = like.new_empty(T + 1, B, H)
+    out[0].zero_()
+    return out
+
+
+def _recurrent_grad(dh_out: torch.Tensor, t: int, dg: torch.Tensor, w_hh: torch.Tensor,
+                    sparse: bool) -> torch.Tensor:
+    """dh for step t - 1: the gradient from above plus dg @ W_hh (a plain mm when it is zero)."""
+    return torch.mm(dg, w_hh) if sparse else torch.addmm(dh_out[t - 1], dg, w_hh)
 
 
 def _input_grads(inp, w_ih, dg):
@@ -47,13 +60,13 @@ def _input_grads(inp, w_ih, dg):
 def _lstm_forward(xw, w_hh):
     T, B, G = xw.shape
     H = G // 4
-    act = torch.empty_like(xw)  # (T, B, 4H) gate activations
-    c = xw.new_zeros(T + 1, B, H)  # c[t + 1] is the cell state after step t
-    h = xw.new_zeros(T + 1, B, H)
+    act = xw  # (T, B, 4H): input projections, turned into gate activations in place
+    c = _zero_state(xw, T, B, H)  # c[t + 1] is the cell state after step t
+    h = _zero_state(xw, T, B, H)
     tc = xw.new_empty(T, B, H)  # tanh(c[t + 1])
     w_hh_t = w_hh.t()
     for t in range(T):
-        a = torch.addmm(xw[t], h[t], w_hh_t, out=act[t])
+        a = act[t].addmm_(h[t], w_hh_t)
         a[:, : 2 * H].sigmoid_()
         a[:, 2 * H : 3 * H].tanh_()
         a[:, 3 * H :].sigmoid_()
@@ -70,9 +83,14 @@ def _lstm_backward(dh_out, w_hh, h, saved):
     H = G // 4
     i, f, g, o = act[..., :H], act[..., H : 2 * H], act[..., 2 * H : 3 * H], act[..., 3 * H :]
     # every derivative that does not depend on the incoming gradient, for all steps at once
-    p = o * (1 - tc * tc)  # dc += dh * p
-    wc = torch.stack([g * i * (1 - i), c[:-1] * f * (1 - f), i * (1 - g * g)], dim=2)  # (T,B,3,H)
-    wo = tc * o * (1 - o)
+    dsig = torch.addcmul(act, act, act, value=-1)  # s * (1 - s) (its g part is unused)
+    wc = act.new_empty(T, B, 3, H)  # d(i, f, g pre-activations) / dc
+    torch.mul(g, dsig[..., :H], out=wc[:, :, 0])
+    torch.mul(c[:-1], dsig[..., H : 2 * H], out=wc[:, :, 1])
+    torch.addcmul(i, i, g * g, value=-1, out=wc[:, :, 2])
+    wo = tc * dsig[..., 3 * H :]  # d o_pre / dh
+    p = torch.addcmul(o, o, tc * tc, value=-1)  # dc / dh = o * (1 - tanh(c)^2)
+    sparse = not bool(dh_out[:-1].any())  # objective "last": only the final step has a gradient
     dg = torch.empty_like(act)
     dh = dh_out[T - 1]
     dc_carry = torch.zeros_like(dh)
@@ -81,8 +99,8 @@ def _lstm_backward(dh_out, w_hh, h, saved):
         torch.mul(dc.unsqueeze(1), wc[t], out=dg[t][:, : 3 * H].view(B, 3, H))
         torch.mul(dh, wo[t], out=dg[t][:, 3 * H :])
         if t > 0:
-            dc_carry = dc * f[t]
-            dh = torch.addmm(dh_out[t - 1], dg[t], w_hh)
+            dc_carry = dc.mul_(f[t])
+            dh = _recurrent_grad(dh_out, t, dg[t], w_hh, sparse)
     dw_hh = dg[1:].reshape(-1, G).t() @ h[1:T].reshape(-1, H)
     db = dg.sum((0, 1))
     return dg, dg, dw_hh, db, db
@@ -94,15 +112,14 @@ def _lstm_backward(dh_out, w_hh, h, saved):
 def _gru_forward(xw, w_hh, b_hh):
     T, B, G = xw.shape
     H = G // 3
-    act = torch.empty_like(xw)  # r, z, n
+    act = xw  # input projections, turned into r, z, n in place
     hw = torch.empty_like(xw)  # h @ W_hh^T + b_hh (its n part is needed in backward)
-    h = xw.new_zeros(T + 1, B, H)
+    h = _zero_state(xw, T, B, H)
     w_hh_t = w_hh.t()
     for t in range(T):
         torch.addmm(b_hh, h[t], w_hh_t, out=hw[t])
-        rz = torch.add(xw[t][:, : 2 * H], hw[t][:, : 2 * H], out=act[t][:, : 2 * H]).sigmoid_()
-        n = act[t][:, 2 * H :]
-        torch.addcmul(xw[t][:, 2 * H :], rz[:, :H], hw[t][:, 2 * H :], out=n).tanh_()
+        rz = act[t][:, : 2 * H].add_(hw[t][:, : 2 * H]).sigmoid_()
+        n = act[t][:, 2 * H :].addcmul_(rz[:, :H], hw[t][:, 2 * H :]).tanh_()
         # h' = (1 - z) * n + z * h = n + z * (h - n)
         torch.sub(h[t], n, out=h[t + 1]).mul_(rz[:, H:]).add_(n)
     return h, (act, hw)
@@ -113,11 +130,16 @@ def _gru_backward(dh_out, w_hh, h, saved):
     T, B, G = act.shape
     H = G // 3
     r, z, n = act[..., :H], act[..., H : 2 * H], act[..., 2 * H :]
-    k1 = (1 - z) * (1 - n * n)  # d n_pre / d h'
-    k2 = (h[:-1] - n) * z * (1 - z)  # d z_pre / d h'
-    k3 = k1 * hw[..., 2 * H :] * r * (1 - r)  # d r_pre / d h'
-    kx = torch.stack([k3, k2, k1], dim=2)  # (T, B, 3, H): input-side gate gradients
-    kh = torch.stack([k3, k2, k1 * r], dim=2)  # hidden-side: the n part passes through r
+    dsig = torch.addcmul(act[..., : 2 * H], act[..., : 2 * H], act[..., : 2 * H], value=-1)
+    one_minus_z = 1 - z
+    kx = act.new_empty(T, B, 3, H)  # input-side gate gradients per unit of dh: r, z, n
+    k1 = torch.addcmul(one_minus_z, one_minus_z, n * n, value=-1, out=kx[:, :, 2])
+    torch.mul(torch.sub(h[:-1], n), dsig[..., H:], out=kx[:, :, 1])
+    torch.mul(k1 * hw[..., 2 * H :], dsig[..., :H], out=kx[:, :, 0])
+    kh = torch.empty_like(kx)  # hidden side: the n part passes through r
+    kh[:, :, :2].copy_(kx[:, :, :2])
+    torch.mul(k1, r, out=kh[:, :, 2])
+    sparse = not bool(dh_out[:-1].any())
     dgx, dgh = torch.empty_like(act), torch.empty_like(act)
     dh = dh_out[T - 1]
     for t in reversed(range(T)):
@@ -125,7 +147,8 @@ def _gru_backward(dh_out, w_hh, h, saved):
         torch.mul(d, kx[t], out=dgx[t].view(B, 3, H))
         torch.mul(d, kh[t], out=dgh[t].view(B, 3, H))
         if t > 0:
-            dh = torch.addmm(torch.addcmul(dh_out[t - 1], dh, z[t]), dgh[t], w_hh)
+            dh_prev = _recurrent_grad(dh_out, t, dgh[t], w_hh, sparse)
+            dh = dh_prev.addcmul_(dh, z[t])
     dw_hh = dgh[1:].reshape(-1, G).t() @ h[1:T].reshape(-1, H)
     return dgx, dgh, dw_hh, dgx.sum((0, 1)), dgh.sum((0, 1))
 
@@ -135,7 +158,7 @@ def _gru_backward(dh_out, w_hh, h, saved):
 
 def _rnn_forward(xw, w_hh):
     T, B, H = xw.shape
-    h = xw.new_zeros(T + 1, B, H)
+    h = _zero_state(xw, T, B, H)
     w_hh_t = w_hh.t()
     for t in range(T):
         torch.addmm(xw[t], h[t], w_hh_t, out=h[t + 1]).tanh_()
@@ -146,11 +169,12 @@ def _rnn_backward(dh_out, w_hh, h, saved):
     T, B, H = dh_out.shape
     d = 1 - h[1:] * h[1:]
     dg = torch.empty_like(dh_out)
+    sparse = not bool(dh_out[:-1].any())
     dh = dh_out[T - 1]
     for t in reversed(range(T)):
         torch.mul(dh, d[t], out=dg[t])
         if t > 0:
-            dh = torch.addmm(dh_out[t - 1], dg[t], w_hh)
+            dh = _recurrent_grad(dh_out, t, dg[t], w_hh, sparse)
     dw_hh = dg[1:].reshape(-1, H).t() @ h[1:T].reshape(-1, H)
     db = dg.sum((0, 1))
     return dg, dg, dw_hh, db, db

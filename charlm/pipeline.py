@@ -93,12 +93,13 @@ def export_report(run_dir: Path) -> tuple[Path, Path]:
     html_exporter = HTMLExporter(
         template_name="lab",
         exclude_input=True,
+        exclude_markdown=True,  # the notebook's own title cell; the report is its outputs
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
     html, _ = html_exporter.from_notebook_node(nb)
     html_path = atomic_write_text(run_dir / "report.html", strip_external_scripts(html))
-    md_exporter = MarkdownExporter(exclude_input=True)
+    md_exporter = MarkdownExporter(exclude_input=True, exclude_markdown=True)
     md, resources = md_exporter.from_notebook_node(
         nb, resources={"output_files_dir": "report_files"}
     )

@@ -25,12 +25,13 @@ METRICS = {
     "train_time": ("Training Time", False, "{:.1f} s"),
     "size_mb": ("Model Size", False, "{:.2f} MB"),
 }
+WORDS = {"train_time": "faster", "size_mb": "smaller"}
 
 
 def summary_over_seeds(finals: pd.DataFrame) -> pd.DataFrame:
     """Per model and metric: mean, std, 95% CI over seeds, n."""
     rows = []
-    for model, group in finals.groupby("model", sort=False):
+    for model, group in finals.groupby("model", sort=False):  # keeps the run's model order
         for key in METRICS:
             rows.append({"model": model, "metric": key, **mean_ci(group[key].to_numpy())})
     return pd.DataFrame(rows)
@@ -103,7 +104,10 @@ def _diff_text(key: str, iv: Interval) -> str:
     if key == "train_time":
         unit = " s"
     lo, hi = iv.low * scale, iv.high * scale
-    return f"95% CI of the difference [{lo:+.4g}, {hi:+.4g}]{unit}, {iv.method}, n={iv.n}"
+    text = f"95% CI of the difference [{lo:+.4g}, {hi:+.4g}]{unit}, {iv.method}, n={iv.n}"
+    if "bootstrap" in iv.method:
+        text += "; it covers test-set noise only, not seed-to-seed variation: run several seeds"
+    return text
 
 
 def analysis_sentences(finals: pd.DataFrame, intervals: dict, a: str, b: str) -> list[str]:
@@ -128,8 +132,9 @@ def analysis_sentences(finals: pd.DataFrame, intervals: dict, a: str, b: str) ->
             out.append(f"{label}: {pair}; the difference is within noise ({why}){ci}.")
         else:
             loser = b.upper() if win == a.upper() else a.upper()
-            word = "higher" if higher else "lower"
-            out.append(f"{label}: {win} is {word} than {loser} by {rel:.1%} ({pair}){ci}.")
+            word = WORDS.get(key, "higher" if higher else "lower")
+            single = "" if iv is not None else " (one run each: a winner needs a 5% difference)"
+            out.append(f"{label}: {win} is {word} than {loser} by {rel:.1%} ({pair}){ci}{single}.")
     return out
 
 

@@ -34,7 +34,7 @@ def model_dir(run_dir: str | Path, model: str, seed: int) -> Path:
     return Path(run_dir) / MODELS_DIR / run_name(model, seed)
 
 
-def load_results(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_results(run_dir: str | Path, models: list[str] | None = None):
     """(finals, histories) of every trained model of a run: one row per model and seed / epoch."""
     finals, histories = [], []
     for ckpt_path in sorted((Path(run_dir) / MODELS_DIR).glob(f"*/{CHECKPOINT}")):
@@ -66,7 +66,15 @@ def load_results(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         )
     if not finals:
         raise FileNotFoundError(f"No trained models in {Path(run_dir) / MODELS_DIR}.")
-    return pd.DataFrame(finals), pd.concat(histories, ignore_index=True)
+    finals, histories = pd.DataFrame(finals), pd.concat(histories, ignore_index=True)
+    if models:  # the run's order (LSTM before GRU), not the folders' alphabetical order
+        rank = {m: i for i, m in enumerate(models)}
+        finals = finals.sort_values(["model", "seed"], key=lambda c: c.map(rank) if c.name ==
+                                    "model" else c, kind="stable", ignore_index=True)
+        histories = histories.sort_values(["model", "seed", "epoch"], key=lambda c: c.map(rank)
+                                          if c.name == "model" else c, kind="stable",
+                                          ignore_index=True)
+    return finals, histories
 
 
 def per_window(run_dir: str | Path, model: str, seed: int) -> dict[str, torch.Tensor]:
@@ -87,7 +95,7 @@ def train_seeds(run_dir: str | Path, params: dict, model: str, progress: bool = 
     return pd.concat(histories, ignore_index=True)
 
 
-def evaluate_run(run_dir: str | Path, batch_size: int = 4096) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_run(run_dir: str | Path, models: list[str] | None = None, batch_size: int = 4096):
     """Evaluate every trained model of the run on all its test windows; returns load_results().
 
     Per-window results that training wrote for the same checkpoint are reused, not recomputed.
@@ -109,7 +117,7 @@ def evaluate_run(run_dir: str | Path, batch_size: int = 4096) -> tuple[pd.DataFr
         atomic_torch_save(
             cached, {"starts": windows.test_starts, "losses": losses, "correct": correct.bool()}
         )
-    return load_results(run_dir)
+    return load_results(run_dir, models)
 
 
 def write_metrics(

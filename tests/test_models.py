@@ -33,13 +33,16 @@ def test_shapes_and_state(cell):
         assert isinstance(state, torch.Tensor) and state.shape == (2, 4, 128)
 
 
+@pytest.mark.parametrize("last_only", [False, True])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_fused_layers_match_pytorch(cell):
+def test_fused_layers_match_pytorch(cell, last_only):
     """Outputs and every parameter gradient equal nn.LSTM/GRU/RNN's (float64)."""
     torch.manual_seed(0)
     model = CharRNN(11, ModelConfig(cell, hidden_size=16, num_layers=3)).double()
     x = torch.randint(0, 11, (5, 7))
     weights = torch.randn(7, 5, 16, dtype=torch.float64)
+    if last_only:  # objective "last": a gradient at the final step only
+        weights[:-1] = 0
     ref, _ = model.rnn(F.one_hot(x, 11).double())
     (ref.transpose(0, 1) * weights).sum().backward()
     ref_grads = [p.grad.clone() for p in model.rnn.parameters()]
