@@ -147,3 +147,19 @@ def test_cosine_schedule():
     assert learning_rate(cfg, 10, 100) == pytest.approx(4e-3)
     assert learning_rate(cfg, 100, 100) == pytest.approx(2e-4)
     assert learning_rate(TrainConfig(), 500, 1000) == 1e-3
+
+
+def test_same_seed_is_bit_identical_on_cpu(small_text):
+    cfg, model_cfg = quick(epochs=2, max_steps=8, objective="all"), ModelConfig("gru", 32)
+    a = run_training(DATA, model_cfg, cfg, progress=False, text=small_text)
+    b = run_training(DATA, model_cfg, cfg, progress=False, text=small_text)
+    assert _strip_timing(a.history) == _strip_timing(b.history)
+    for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+        assert torch.equal(x, y)
+    c = run_training(DATA, model_cfg, quick(epochs=2, max_steps=8, objective="all", seed=1),
+                     progress=False, text=small_text)
+    assert _strip_timing(c.history) != _strip_timing(a.history)
+
+
+def _strip_timing(history):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in history]
