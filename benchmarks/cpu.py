@@ -59,16 +59,19 @@ def baseline_steps(model, opt, batches):
     return losses
 
 
+def charlm_step(model, opt, data, starts, set_to_none: bool = True) -> torch.Tensor:
+    """One faithful charlm step on a batch of window starts; returns the loss (on the device)."""
+    x, y = get_batch(data, starts, 20, "last")
+    logits, _ = model(x, last_only=True)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=set_to_none)  # a CUDA graph needs the gradients to stay in place
+    return loss.detach()
+
+
 def charlm_steps(model, opt, data, starts_batches):
-    losses = []
-    for starts in starts_batches:
-        x, y = get_batch(data, starts, 20, "last")
-        logits, _ = model(x, last_only=True)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.detach())
+    losses = [charlm_step(model, opt, data, starts) for starts in starts_batches]
     return [v.item() for v in losses]
 
 

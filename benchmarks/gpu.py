@@ -21,10 +21,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from baseline import BaselineRNN, make_loader  # noqa: E402
-from cpu import write  # noqa: E402
+from cpu import charlm_step, write  # noqa: E402
 
 from charlm.config import DataConfig, ModelConfig  # noqa: E402
-from charlm.data import get_batch, make_windows  # noqa: E402
+from charlm.data import make_windows  # noqa: E402
 from charlm.models import CharRNN  # noqa: E402
 
 STEPS_PER_EPOCH = 6972  # ceil(892,299 / 128)
@@ -54,16 +54,6 @@ def time_baseline(windows, cell, steps, device):
     return (time.perf_counter() - t) / steps
 
 
-def _charlm_step(model, opt, data, starts):
-    x, y = get_batch(data, starts, 20, "last")
-    logits, _ = model(x, last_only=True)
-    loss = F.cross_entropy(logits, y)
-    loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=False)
-    return loss
-
-
 def time_charlm(windows, cell, steps, device, graph: bool):
     model = CharRNN(windows.vocab.size, ModelConfig(cell)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=graph and device.type == "cuda")
@@ -71,7 +61,7 @@ def time_charlm(windows, cell, steps, device, graph: bool):
     order = torch.randperm(train.numel(), device=device)
     total = torch.zeros((), device=device)
     static = train[order[:128]].clone()
-    step = lambda: _charlm_step(model, opt, data, static)  # noqa: E731
+    step = lambda: charlm_step(model, opt, data, static, set_to_none=False)  # noqa: E731
     if graph and device.type == "cuda":
         s = torch.cuda.Stream()
         s.wait_stream(torch.cuda.current_stream())
