@@ -1,0 +1,69 @@
+"""The verdict words follow the intervals: no winner where the interval includes zero."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from charlm.report import analysis_sentences, compare, comparison_table, md_table
+from charlm.stats import Interval, block_bootstrap, mean_ci, paired_t, verdict
+
+
+def finals(lstm_losses, gru_losses, time=(300.0, 240.0)):
+    rows = []
+    for model, losses, t, size in (("lstm", lstm_losses, time[0], 0.917),
+                                   ("gru", gru_losses, time[1], 0.696)):
+        for seed, loss in enumerate(losses):
+            rows.append({"model": model, "seed": seed, "train_loss": loss - 0.05,
+                         "test_loss": loss, "test_accuracy": 0.9 - loss / 4,
+                         "train_time": t + seed, "size_mb": size, "split": "random"})
+    return pd.DataFrame(rows)
+
+
+def test_separated_intervals_crown_a_winner():
+    f = finals([1.40, 1.41, 1.42], [1.35, 1.36, 1.37])
+    iv = compare(f, None, "lstm", "gru")
+    assert iv["test_loss"].excludes_zero and iv["test_loss"].method == "paired t over seeds"
+    table = comparison_table(f, iv, "lstm", "gru").set_index("Metric")
+    assert table.loc["Final Test Loss", "Winner"] == "GRU"
+    assert table.loc["Final Test Accuracy", "Winner"] == "GRU"
+    text = analysis_sentences(f, iv, "lstm", "gru")[1]
+    assert text.startswith("Final Test Loss: GRU is lower than LSTM by")
+    assert "95% CI of the difference" in text
+
+
+def test_overlapping_intervals_say_within_noise():
+    f = finals([1.40, 1.35, 1.42], [1.39, 1.41, 1.36])
+    iv = compare(f, None, "lstm", "gru")
+    assert not iv["test_loss"].excludes_zero
+    table = comparison_table(f, iv, "lstm", "gru").set_index("Metric")
+    assert table.loc["Final Test Loss", "Winner"] == "within noise"
+    text = analysis_sentences(f, iv, "lstm", "gru")[1]
+    assert "within noise (the interval includes zero)" in text
+    assert "GRU is lower" not in text and "LSTM is lower" not in text
+    assert table.loc["Model Size", "Winner"] == "GRU"  # exact, always decided
+
+
+def test_single_run_without_interval_needs_five_percent():
+    assert verdict("A", "B", 1.00, 1.03, False, None) is None
+    assert verdict("A", "B", 1.00, 1.10, False, None) == "A"
+    assert verdict("A", "B", 0.5, 0.6, True, Interval(-0.1, -0.2, 0.01, "x", 3)) is None
+
+
+def test_block_bootstrap_is_wider_for_correlated_windows():
+    rng = np.random.default_rng(0)
+    smooth = np.repeat(rng.normal(size=200), 500)  # neighbours share their value
+    iv_blocks = block_bootstrap(smooth, block=1000)
+    iv_single = block_bootstrap(smooth, block=1)
+    assert (iv_blocks.high - iv_blocks.low) > 3 * (iv_single.high - iv_single.low)
+
+
+def test_mean_ci_and_paired_t():
+    ci = mean_ci([1.0, 2.0, 3.0])
+    assert ci["mean"] == 2.0 and ci["std"] == 1.0
+    assert ci["ci_low"] == pytest.approx(2 - 4.303 / np.sqrt(3), abs=1e-3)
+    d = paired_t([1.0, 2.0, 3.0], [0.9, 1.8, 2.9])
+    assert d.estimate == pytest.approx(0.4 / 3) and d.low < d.estimate < d.high
+
+
+def test_md_table():
+    assert md_table(pd.DataFrame({"a": [1], "b": ["x"]})) == "| a | b |\n|---|---|\n| 1 | x |"
