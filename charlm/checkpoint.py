@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import torch
@@ -94,7 +93,3 @@ def load_model(
     except RuntimeError as exc:
         raise CheckpointError(f"{path} does not fit a {cfg.cell} model: {exc}") from exc
     return model.to(device), vocab, ckpt
-
-
-def write_json(path: str | Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")

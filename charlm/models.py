@@ -49,14 +49,3 @@ def num_parameters(model: nn.Module) -> int:
 def size_mb(model: nn.Module) -> float:
     """Size of the parameters in MB (bytes / 2**20), as the reference reports it."""
     return sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
-
-
-def describe(model: CharRNN) -> dict:
-    return {
-        "cell": model.cfg.cell,
-        "hidden_size": model.cfg.hidden_size,
-        "num_layers": model.cfg.num_layers,
-        "vocab_size": model.vocab_size,
-        "parameters": num_parameters(model),
-        "size_mb": round(size_mb(model), 2),
-    }

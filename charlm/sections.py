@@ -9,7 +9,6 @@ import pandas as pd
 from charlm.environment import hardware_line
 from charlm.profiles import configs
 from charlm.report import (
-    METRICS,
     analysis_sentences,
     differences_table,
     md_table,
@@ -152,12 +151,12 @@ def analysis(run_dir: str | Path) -> str:
 
 def conclusion(run_dir: str | Path) -> str:
     m = read_json(run_dir, "metrics.json")
-    a, b = read_json(run_dir, "params.json")["models"][:2]
+    a, b = (x.upper() for x in read_json(run_dir, "params.json")["models"][:2])
     wins = {row["Metric"]: row["Winner"] for row in m["table"]}
     decided = {k: v for k, v in wins.items() if v != "within noise"}
     noise = [k for k, v in wins.items() if v == "within noise"]
     parts = [f"{k.lower()}: {v}" for k, v in decided.items()]
-    text = "## Conclusion\n\n"
+    text = f"## Conclusion\n\n{a} against {b}. "
     text += (
         f"Measured differences that exceed their noise: {'; '.join(parts)}. "
         if parts
@@ -174,4 +173,4 @@ def conclusion(run_dir: str | Path) -> str:
                 f"{model.upper()} reached a test loss of {loss:.4f}, {side} the reference's "
                 f"{ref}. "
             )
-    return text + f"\n\n_Compared: {a.upper()} and {b.upper()}; metrics: {', '.join(METRICS)}._"
+    return text
