@@ -25,7 +25,7 @@ def plan(params: dict) -> list[tuple[str, str, dict]]:
     """(source notebook, executed copy's name, extra parameters) in run order."""
     steps = [("01_explore_data.ipynb", "01_explore_data.ipynb", {})]
     for model in params["models"]:
-        steps.append(("02_train.ipynb", f"02_train-{model}.ipynb", {"model": model}))
+        steps.append(("02_train.ipynb", f"02_train-{model}.ipynb", {"cell": model}))
     steps += [(n, n, {}) for n in ("03_evaluate.ipynb", "04_generate.ipynb", "05_report.ipynb")]
     return steps
 
