@@ -138,7 +138,7 @@ def samples(run_dir: str | Path) -> str:
 
 def analysis(run_dir: str | Path) -> str:
     m = read_json(run_dir, "metrics.json")
-    finals = pd.DataFrame(m["runs"])
+    finals = _finals(run_dir)
     (a, b), *more = _pairs(run_dir)
     intervals = {k: (Interval(**v) if v else None) for k, v in m["differences"].items()}
     sentences = analysis_sentences(finals, intervals, a, b)

@@ -97,6 +97,7 @@ def train_epoch(
     )
     order = order.to(device)
     skip_mask = windows.test_target_mask() if cfg.objective == "all" else None
+    target_offsets = torch.arange(1, windows.seq_len + 1, device=device)  # once, not per step
     sums = torch.zeros(2, device=device)  # objective loss, last-position loss
     diverged_above = DIVERGED * math.log(windows.vocab.size)
     bar = tqdm(total=n_steps, desc=f"epoch {epoch}", disable=not progress, leave=False)
@@ -109,11 +110,8 @@ def train_epoch(
         # batch built on the device, forward and backward
         starts = windows.train_starts[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
         x, y = get_batch(windows.data, starts, windows.seq_len, cfg.objective)
-        skip = (
-            None
-            if skip_mask is None
-            else skip_mask[starts[:, None] + 1 + torch.arange(windows.seq_len, device=device)]
-        )
+        # positions of the `all` targets: text[start + 1 : start + seq_len + 1]
+        skip = None if skip_mask is None else skip_mask[starts[:, None] + target_offsets]
         loss, last_loss = batch_loss(model, x, y, cfg.objective, skip)
         loss.backward()
         if cfg.grad_clip:
