@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -175,5 +177,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _die_by_sigint() -> None:
+    """End a Ctrl-C'd run the Unix way, by SIGINT, so that shells and make stop too.
+
+    Python does the same for an uncaught KeyboardInterrupt, and under `python -m` it also does so,
+    at random, for a caught one raised inside string-exec'd code (an import, a dataclass): the
+    exit status would be 130 one time and SIGINT the next. Bash reports both as 130.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix":
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    sys.exit(130)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code == 130:
+        _die_by_sigint()
+    sys.exit(code)
