@@ -21,6 +21,9 @@ from charlm.errors import ParameterError
 RUN_PARAMS = {
     "models": ["lstm", "gru"],  # model names: a cell, optionally "-h<hidden_size>" (gru-h149)
     "seeds": [0],  # each model is trained once per seed
+    # seeds trained at the same time, each in a process with its share of the CPU threads: no
+    # gain on a 2-core CPU (benchmarks/results/seeds.md); for many cores or a GPU
+    "jobs": 1,
     "prompts": ["The quick brown fox jumps over the lazy dog"],
     "temperatures": [0.5, 0.8, 1.0],
     "gen_length": 200,
@@ -116,6 +119,8 @@ def _check_run_params(p: dict[str, Any]) -> None:
             raise ParameterError(f"seeds={p['seeds']!r} is invalid: seeds must be integers.")
     if len(set(p["seeds"])) != len(p["seeds"]) or len(set(p["models"])) != len(p["models"]):
         raise ParameterError("seeds and models must not repeat.")
+    if isinstance(p["jobs"], bool) or not isinstance(p["jobs"], int) or p["jobs"] < 1:
+        raise ParameterError(f"jobs={p['jobs']!r} is invalid: use a whole number >= 1.")
     for pair in p["pairs"]:
         if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not set(pair) <= set(
             p["models"]

@@ -10,10 +10,13 @@ reports/<run>/figures/*.png, notebooks/*.ipynb, report.html, report.md
 from __future__ import annotations
 
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from charlm.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 from charlm.checkpoint import CHECKPOINT, configs_of, load_checkpoint, load_model
@@ -84,15 +87,51 @@ def per_window(run_dir: str | Path, model: str, seed: int) -> dict[str, torch.Te
     return {k: v[order] for k, v in d.items()}
 
 
+def _train_one(run_dir, params: dict, model: str, seed: int, threads: int | None,
+               progress: bool) -> pd.DataFrame:
+    """Train one model and seed (in this process, or in a worker with `threads` threads)."""
+    if threads:
+        torch.set_num_threads(threads)
+    cfgs = configs(params, model, seed)
+    result = run_training(cfgs["data"], cfgs["model"], cfgs["train"],
+                          out_dir=model_dir(run_dir, model, seed), progress=progress)
+    return pd.DataFrame(result.history).assign(model=model, seed=seed)
+
+
+def seed_jobs(params: dict) -> int:
+    """How many seeds train at the same time: `jobs`, at most one per seed."""
+    return max(1, min(int(params.get("jobs", 1)), len(params["seeds"])))
+
+
 def train_seeds(run_dir: str | Path, params: dict, model: str, progress: bool = True):
-    """Train `model` once per seed of the run (resuming any finished epochs); returns histories."""
-    histories = []
-    for seed in params["seeds"]:
-        cfgs = configs(params, model, seed)
-        result = run_training(cfgs["data"], cfgs["model"], cfgs["train"],
-                              out_dir=model_dir(run_dir, model, seed), progress=progress)
-        histories.append(pd.DataFrame(result.history).assign(model=model, seed=seed))
-    return pd.concat(histories, ignore_index=True)
+    """Train `model` once per seed of the run (resuming any finished epochs); returns histories.
+
+    With jobs > 1, that many seeds train at the same time, each in its own process with an
+    equal share of the CPU threads; every seed still writes its own checkpoint after every
+    epoch, so an interrupted run resumes the same way.
+    """
+    seeds, jobs = params["seeds"], seed_jobs(params)
+    if jobs == 1:
+        return pd.concat([_train_one(run_dir, params, model, s, None, progress) for s in seeds],
+                         ignore_index=True)
+    threads = max(1, torch.get_num_threads() // jobs)
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_train_one, str(run_dir), params, model, s, threads, False)
+                   for s in seeds]
+        bar = tqdm(total=len(seeds), desc=f"{model}: seeds, {jobs} at a time",
+                   disable=not progress)
+        try:
+            for future in as_completed(futures):
+                future.result()  # a worker's error is raised here, with its message
+                bar.update()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        finally:
+            bar.close()
+    return pd.concat([f.result() for f in futures], ignore_index=True)
 
 
 def evaluate_run(run_dir: str | Path, models: list[str] | None = None, batch_size: int = 4096):

@@ -1,0 +1,44 @@
+"""Seeds trained at the same time (jobs > 1) give the runs that one after another give."""
+
+import pandas as pd
+import pytest
+
+from charlm.checkpoint import load_checkpoint
+from charlm.errors import CorpusError, ParameterError
+from charlm.profiles import resolve
+from charlm.runfolder import model_dir, seed_jobs, train_seeds
+
+TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 8, "epochs": 2,
+        "eval_windows": 200, "seeds": [0, 1]}
+TIMING = ["train_seconds", "eval_seconds", "elapsed_train_seconds"]
+
+
+def test_concurrent_seeds_match_sequential(tmp_path, corpus_text):
+    params = resolve("smoke", TINY)
+    one = train_seeds(tmp_path / "one", {**params, "jobs": 1}, "gru", progress=False)
+    two = train_seeds(tmp_path / "two", {**params, "jobs": 2}, "gru", progress=False)
+    assert len(two) == 4 and sorted(two["seed"].unique()) == [0, 1]
+    # one thread per worker against two in this process: equal up to float summation order
+    pd.testing.assert_frame_equal(one.drop(columns=TIMING), two.drop(columns=TIMING), rtol=1e-4)
+    for seed in (0, 1):  # every seed wrote its own checkpoint, as a sequential run does
+        assert load_checkpoint(model_dir(tmp_path / "two", "gru", seed) / "checkpoint.pt")[
+            "epoch"] == 2
+    assert not one[one.seed == 0]["test_loss"].equals(one[one.seed == 1]["test_loss"])
+
+
+def test_worker_error_reaches_the_caller_with_its_message(tmp_path):
+    params = resolve("smoke", {**TINY, "corpus": str(tmp_path / "missing.txt"), "jobs": 2})
+    with pytest.raises(CorpusError, match="missing.txt"):
+        train_seeds(tmp_path / "run", params, "gru", progress=False)
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, "two", "auto", True])
+def test_invalid_jobs_are_refused(jobs):
+    with pytest.raises(ParameterError, match="jobs="):
+        resolve("smoke", {"jobs": jobs})
+
+
+def test_jobs_never_exceed_the_seeds():
+    params = resolve("smoke", {"seeds": [0, 1, 2]})
+    assert seed_jobs({**params, "jobs": 8}) == 3
+    assert seed_jobs({**params, "jobs": 1}) == 1
