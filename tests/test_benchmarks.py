@@ -27,3 +27,12 @@ def test_gpu_benchmark_cpu_fallback(tmp_path, corpus_text):
                    check=True, capture_output=True, timeout=300)
     df = pd.read_csv(tmp_path / "gpu_cpu_fallback.csv")
     assert len(df) == 6 and "error" not in df.columns, df.to_string()
+
+
+def test_seeds_benchmark_tiny(tmp_path, corpus_text):
+    subprocess.run([sys.executable, str(BENCH / "seeds.py"), "--tiny", "--out", str(tmp_path)],
+                   check=True, capture_output=True, timeout=300)
+    raw = pd.read_csv(tmp_path / "seeds.csv")
+    assert set(raw.arm) == {"sequential", "concurrent", "batched (bound)"}
+    assert (raw.seconds > 0).all()
+    assert "concurrent / sequential" in (tmp_path / "seeds.md").read_text()
