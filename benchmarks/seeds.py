@@ -21,7 +21,6 @@ alternate, --repeats times; the table gives the median seconds and the ratio to 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -54,7 +53,8 @@ def arm_seconds(arm: str, params: dict, model: str, k: int) -> float:
 
 
 def main(argv=None) -> pd.DataFrame:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["lstm", "gru"])
     ap.add_argument("--seeds", type=int, default=3, help="K, the number of seeds")
     ap.add_argument("--steps", type=int, default=300, help="training steps per seed")
@@ -86,7 +86,8 @@ def main(argv=None) -> pd.DataFrame:
     args.out.mkdir(parents=True, exist_ok=True)
     raw.to_csv(args.out / "seeds.csv", index=False)
     text = (
-        f"# Several seeds: sequential, concurrent, batched\n\n{hardware_line(describe_environment())}, "
+        "# Several seeds: sequential, concurrent, batched\n\n"
+        f"{hardware_line(describe_environment())}, "
         f"{torch.get_num_threads()} threads. "
         f"{args.seeds} seeds x {params['max_steps']} steps of the `fast` recipe per model, "
         f"median of {args.repeats} alternating repeats, concurrent start-up counted.\n"

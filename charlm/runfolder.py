@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import pandas as pd
@@ -115,23 +114,29 @@ def train_seeds(run_dir: str | Path, params: dict, model: str, progress: bool = 
         return pd.concat([_train_one(run_dir, params, model, s, None, progress) for s in seeds],
                          ignore_index=True)
     threads = max(1, torch.get_num_threads() // jobs)
-    ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_train_one, str(run_dir), params, model, s, threads, False)
+    pool = multiprocessing.get_context("spawn").Pool(jobs)  # no fork of a torch process
+    bar = tqdm(total=len(seeds), desc=f"{model}: seeds, {jobs} at a time", disable=not progress)
+    try:
+        pending = [pool.apply_async(_train_one, (str(run_dir), params, model, s, threads, False))
                    for s in seeds]
-        bar = tqdm(total=len(seeds), desc=f"{model}: seeds, {jobs} at a time",
-                   disable=not progress)
-        try:
-            for future in as_completed(futures):
-                future.result()  # a worker's error is raised here, with its message
-                bar.update()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-        finally:
-            bar.close()
-    return pd.concat([f.result() for f in futures], ignore_index=True)
+        finished = 0
+        while finished < len(seeds):
+            waiting = [r for r in pending if not r.ready()]
+            if waiting:
+                waiting[0].wait(0.5)
+            done = [r for r in pending if r.ready()]
+            for r in done:
+                r.get()  # a worker's error is raised here, with its type and message
+            bar.update(len(done) - finished)
+            finished = len(done)
+        pool.close()
+    except BaseException:  # an error or Ctrl-C: stop every seed now (each keeps its epochs)
+        pool.terminate()
+        raise
+    finally:
+        bar.close()
+        pool.join()
+    return pd.concat([r.get() for r in pending], ignore_index=True)
 
 
 def evaluate_run(run_dir: str | Path, models: list[str] | None = None, batch_size: int = 4096):
