@@ -58,8 +58,11 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
 
 def test_ctrl_c_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
+    # A harness started in the background (`cmd &`) ignores SIGINT, and children inherit that:
+    # give the child the default disposition, as a terminal's foreground process has.
     proc = subprocess.Popen([*TRAIN, "--epochs", "100", "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_epoch(out / "checkpoint.pt", 1, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
