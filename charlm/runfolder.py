@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -113,30 +114,16 @@ def train_seeds(run_dir: str | Path, params: dict, model: str, progress: bool = 
     if jobs == 1:
         return pd.concat([_train_one(run_dir, params, model, s, None, progress) for s in seeds],
                          ignore_index=True)
-    threads = max(1, torch.get_num_threads() // jobs)
-    pool = multiprocessing.get_context("spawn").Pool(jobs)  # no fork of a torch process
-    bar = tqdm(total=len(seeds), desc=f"{model}: seeds, {jobs} at a time", disable=not progress)
-    try:
-        pending = [pool.apply_async(_train_one, (str(run_dir), params, model, s, threads, False))
-                   for s in seeds]
-        finished = 0
-        while finished < len(seeds):
-            waiting = [r for r in pending if not r.ready()]
-            if waiting:
-                waiting[0].wait(0.5)
-            done = [r for r in pending if r.ready()]
-            for r in done:
-                r.get()  # a worker's error is raised here, with its type and message
-            bar.update(len(done) - finished)
-            finished = len(done)
-        pool.close()
-    except BaseException:  # an error or Ctrl-C: stop every seed now (each keeps its epochs)
-        pool.terminate()
-        raise
-    finally:
-        bar.close()
-        pool.join()
-    return pd.concat([r.get() for r in pending], ignore_index=True)
+    work = partial(_train_one, str(run_dir), params, model,
+                   threads=max(1, torch.get_num_threads() // jobs), progress=False)
+    # spawn: no fork of a process holding torch threads. Leaving the block terminates the pool,
+    # so an error in one seed (raised here, with its type and message) or a Ctrl-C stops every
+    # seed at once; each keeps its finished epochs.
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        runs = list(tqdm(pool.imap_unordered(work, seeds), total=len(seeds),
+                         desc=f"{model}: seeds, {jobs} at a time", disable=not progress))
+    runs.sort(key=lambda h: seeds.index(h["seed"].iloc[0]))
+    return pd.concat(runs, ignore_index=True)
 
 
 def evaluate_run(run_dir: str | Path, models: list[str] | None = None, batch_size: int = 4096):
