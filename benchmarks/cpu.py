@@ -17,34 +17,30 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from baseline import BaselineRNN, evaluate, make_loader
+from common import RESULTS, charlm_step, faithful_epoch_steps, write
 
-sys.path.insert(0, str(Path(__file__).parent))
-from baseline import BaselineRNN, evaluate, make_loader  # noqa: E402
-
-from charlm.checkpoint import configs_of, load_checkpoint  # noqa: E402
-from charlm.config import DataConfig, ModelConfig  # noqa: E402
-from charlm.data import get_batch, make_windows  # noqa: E402
-from charlm.environment import describe_environment, hardware_line  # noqa: E402
-from charlm.models import CharRNN  # noqa: E402
-from charlm.profiles import configs, resolve  # noqa: E402
-from charlm.train import eval_subset, run_training  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
+from charlm import reference
+from charlm.checkpoint import configs_of, load_checkpoint
+from charlm.config import DataConfig, ModelConfig
+from charlm.data import get_batch, make_windows
+from charlm.models import CharRNN
+from charlm.run import Run
+from charlm.spec import resolve
+from charlm.train import eval_subset, run_training
 
 
 def charlm_model_like(base: BaselineRNN, cell: str, vocab_size: int) -> CharRNN:
     """A charlm model with the baseline's exact weights (same layout, other names for the head)."""
-    model = CharRNN(vocab_size, ModelConfig(cell))
+    model = CharRNN(vocab_size, ModelConfig(cell), fused=True)
     state = {k.replace("fc.", "head."): v.clone() for k, v in base.state_dict().items()}
     model.load_state_dict(state)
-    model.fused = True
     return model
 
 
@@ -57,17 +53,6 @@ def baseline_steps(model, opt, batches):
         opt.step()
         losses.append(loss.item())
     return losses
-
-
-def charlm_step(model, opt, data, starts, set_to_none: bool = True) -> torch.Tensor:
-    """One faithful charlm step on a batch of window starts; returns the loss (on the device)."""
-    x, y = get_batch(data, starts, 20, "last")
-    logits, _ = model(x, last_only=True)
-    loss = F.cross_entropy(logits, y)
-    loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=set_to_none)  # a CUDA graph needs the gradients to stay in place
-    return loss.detach()
 
 
 def charlm_steps(model, opt, data, starts_batches):
@@ -104,10 +89,11 @@ def step_benchmark(windows, cell: str, steps: int, reps: int) -> dict:
         charlm_steps(ours, opt_c, windows.data, chunk)
         times["charlm"].append((time.perf_counter() - t) / steps * 1000)
     med_b, med_c = statistics.median(times["baseline"]), statistics.median(times["charlm"])
+    epoch = faithful_epoch_steps(windows)
     return {"cell": cell, "baseline_ms_per_step": med_b, "charlm_ms_per_step": med_c,
             "ratio": med_c / med_b, "reps": reps, "steps_per_rep": steps,
             "max_loss_diff_first_steps": max(abs(a - b) for a, b in zip(loss_b, loss_c)),
-            "baseline_epoch_s": med_b * 6972 / 1000, "charlm_epoch_s": med_c * 6972 / 1000}
+            "baseline_epoch_s": med_b * epoch / 1000, "charlm_epoch_s": med_c * epoch / 1000}
 
 
 def baseline_curve(windows, cell: str, seconds: float, eval_starts, points: int) -> list[dict]:
@@ -132,14 +118,13 @@ def quality_benchmark(cell: str, profile: str, overrides: dict, eval_n: int,
                       from_run: Path | None = None) -> pd.DataFrame:
     """charlm's profile for one cell (trained now, or read from a run folder of that profile),
     then the baseline for the same training time, evaluated on the same test windows."""
-    params = resolve(profile, overrides)
-    cfgs = configs(params, cell, 0)
+    cfg = resolve(profile, overrides).configs(cell, 0)
     if from_run is not None:
-        ckpt = load_checkpoint(from_run / "models" / f"{cell}-s0" / "checkpoint.pt")
+        ckpt = load_checkpoint(Run(from_run).model(cell, 0).checkpoint)
         history = ckpt["history"]
-        windows = make_windows(configs_of(ckpt)["data"])
+        windows = make_windows(configs_of(ckpt).data)
     else:
-        result = run_training(cfgs["data"], cfgs["model"], cfgs["train"], progress=False)
+        result = run_training(cfg.data, cfg.model, cfg.train, progress=False)
         history, windows = result.history, result.windows
     rows = [{"impl": f"charlm {profile}", "cell": cell,
              "train_seconds": r["elapsed_train_seconds"],
@@ -149,18 +134,6 @@ def quality_benchmark(cell: str, profile: str, overrides: dict, eval_n: int,
     eval_starts = eval_subset(windows.test_starts, eval_n)
     rows += baseline_curve(windows, cell, budget, eval_starts, points=len(history))
     return pd.DataFrame(rows)
-
-
-def write(name: str, df: pd.DataFrame, title: str, out: Path = RESULTS) -> None:
-    from charlm.report import md_table
-
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / f"{name}.csv", index=False)
-    env = describe_environment()
-    text = (f"# {title}\n\nMachine: {hardware_line(env)}, {env['torch_threads']} torch threads, "
-            f"{time.strftime('%Y-%m-%d')}.\n\n" + md_table(df.round(4)) + "\n")
-    (out / f"{name}.md").write_text(text)
-    print(text)
 
 
 def main(argv=None) -> None:
@@ -202,7 +175,7 @@ def plot_quality(df: pd.DataFrame, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     sns.lineplot(data=df, x="train_seconds", y="test_loss", hue="cell", style="impl",
                  marker="o", ax=ax)
-    for ref in (1.3823, 1.3753):  # the reference's LSTM and GRU test losses
+    for ref in reference.NUMBERS["test_loss"]:  # the reference's LSTM and GRU test losses
         ax.axhline(ref, ls=":", lw=1, color="grey")
     ax.set(title="Test loss against training time (CPU)", xlabel="training seconds",
            ylabel="test loss (nats)")

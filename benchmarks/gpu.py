@@ -11,23 +11,19 @@ fallback so the script itself stays tested.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from baseline import BaselineRNN, make_loader
+from common import charlm_step, faithful_epoch_steps, write
 
-sys.path.insert(0, str(Path(__file__).parent))
-from baseline import BaselineRNN, make_loader  # noqa: E402
-from cpu import charlm_step, write  # noqa: E402
-
-from charlm.config import DataConfig, ModelConfig  # noqa: E402
-from charlm.data import make_windows  # noqa: E402
-from charlm.models import CharRNN  # noqa: E402
-
-STEPS_PER_EPOCH = 6972  # ceil(892,299 / 128)
+from charlm import reference
+from charlm.config import DataConfig, ModelConfig
+from charlm.data import make_windows
+from charlm.models import CharRNN
 
 
 def sync(device):
@@ -94,7 +90,9 @@ def main(argv=None):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.type == "cuda"
     windows = make_windows(DataConfig() if cuda else DataConfig(max_chars=50_000))
-    steps = int(args.epochs * STEPS_PER_EPOCH) if cuda else 5
+    epoch_steps = faithful_epoch_steps(windows)
+    epochs = reference.SETTING["epochs"]
+    steps = int(args.epochs * epoch_steps) if cuda else 5
     rows = []
     for cell in ("lstm", "gru"):
         variants = {"baseline": (time_baseline, ()), "charlm eager": (time_charlm, (False,)),
@@ -103,14 +101,16 @@ def main(argv=None):
             try:
                 sec = fn(windows, cell, steps, device, *extra)
                 rows.append({"cell": cell, "impl": name, "ms_per_step": sec * 1000,
-                             "projected_30_epochs_s": sec * STEPS_PER_EPOCH * 30})
+                             "projected_30_epochs_s": sec * epoch_steps * epochs})
             except Exception as exc:  # report, keep measuring the others
                 rows.append({"cell": cell, "impl": name, "error": repr(exc)[:200]})
     df = pd.DataFrame(rows)
     name = "gpu" if cuda else "gpu_cpu_fallback"
     title = (f"Faithful setting on {torch.cuda.get_device_name(0)}" if cuda else
              "GPU benchmark, CPU fallback (no CUDA here; tiny setting, not a measurement)")
-    write(name, df, title + f", {steps} steps per variant; reference: 477 s / 455 s", args.out)
+    lstm, gru = reference.NUMBERS["train_time"]
+    write(name, df, title + f", {steps} steps per variant; reference ({reference.HARDWARE}): "
+          f"{lstm:.0f} s / {gru:.0f} s", args.out)
 
 
 if __name__ == "__main__":

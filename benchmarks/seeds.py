@@ -24,28 +24,30 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import torch
+from common import RESULTS
 
 from charlm.environment import describe_environment, hardware_line
-from charlm.profiles import resolve
 from charlm.report import md_table
-from charlm.runfolder import train_seeds
+from charlm.run import Run
+from charlm.spec import RunSpec, resolve
+from charlm.steps import train_model
 
-RESULTS = Path(__file__).parent / "results"
 
-
-def arm_seconds(arm: str, params: dict, model: str, k: int) -> float:
+def arm_seconds(arm: str, spec: RunSpec, model: str, k: int) -> float:
     """Seconds to train (and evaluate) k seeds of `model` the way `arm` says."""
-    seeds = list(range(k))
-    p = {**params, "seeds": seeds, "jobs": k if arm == "concurrent" else 1}
+    run_cfg = replace(spec.run, seeds=list(range(k)), jobs=k if arm == "concurrent" else 1)
+    spec = replace(spec, run=run_cfg)
     if arm == "batched (bound)":
-        p = {**p, "seeds": [0], "batch_size": params["batch_size"] * k}
+        spec = replace(spec, run=replace(run_cfg, seeds=[0]),
+                       train=replace(spec.train, batch_size=spec.train.batch_size * k))
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
-        history = train_seeds(run_dir, p, model, progress=False)
+        history = train_model(Run(run_dir), spec, model, progress=False)
         seconds = time.perf_counter() - start
     if arm == "batched (bound)":  # k models to evaluate, not one: add k - 1 evaluations
         seconds += (k - 1) * history["eval_seconds"].sum()
@@ -67,13 +69,14 @@ def main(argv=None) -> pd.DataFrame:
         over = {"max_chars": 20_000, "max_steps": 5, "epochs": 1, "eval_windows": 200,
                 "hidden_size": 32}
         args.repeats, args.models = 1, args.models[:1]
-    params = resolve("fast", over)
+    # a run compares two models or more: the benchmarked ones, with LSTM and GRU as a filler
+    spec = resolve("fast", {**over, "models": list(dict.fromkeys([*args.models, "lstm", "gru"]))})
     arms = ["sequential", "concurrent", "batched (bound)"]
     rows = []
     for model in args.models:
         for rep in range(args.repeats):
             for arm in arms if rep % 2 == 0 else arms[::-1]:
-                seconds = arm_seconds(arm, params, model, args.seeds)
+                seconds = arm_seconds(arm, spec, model, args.seeds)
                 rows.append({"model": model, "arm": arm, "repeat": rep, "seconds": seconds})
                 print(f"{model} {arm} repeat {rep}: {seconds:.1f} s", file=sys.stderr)
     raw = pd.DataFrame(rows)
@@ -89,7 +92,7 @@ def main(argv=None) -> pd.DataFrame:
         "# Several seeds: sequential, concurrent, batched\n\n"
         f"{hardware_line(describe_environment())}, "
         f"{torch.get_num_threads()} threads. "
-        f"{args.seeds} seeds x {params['max_steps']} steps of the `fast` recipe per model, "
+        f"{args.seeds} seeds x {spec.train.max_steps} steps of the `fast` recipe per model, "
         f"median of {args.repeats} alternating repeats, concurrent start-up counted.\n"
         f"Command: `python benchmarks/seeds.py {' '.join(argv or sys.argv[1:])}`\n\n"
         f"{md_table(summary)}\n"

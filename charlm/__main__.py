@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from charlm.config import DataConfig, ModelConfig, TrainConfig
+from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
 from charlm.errors import CharlmError
 
 
@@ -45,18 +45,13 @@ def _typed(field):
     return str
 
 
-def _configs(args, *classes):
-    return [
-        cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}) for cls in classes
-    ]
-
-
 def cmd_train(args) -> None:
+    from charlm.run import ModelFolder
     from charlm.train import run_training
 
-    data_cfg, model_cfg, train_cfg = _configs(args, DataConfig, ModelConfig, TrainConfig)
-    out = Path(args.out or f"runs/{model_cfg.cell}")
-    result = run_training(data_cfg, model_cfg, train_cfg, out_dir=out)
+    cfg = Configs.from_flat({k: v for k, v in vars(args).items() if k in Configs.names()})
+    out = ModelFolder(Path(args.out or f"runs/{cfg.model.cell}"))
+    result = run_training(cfg.data, cfg.model, cfg.train, out_dir=out.path)
     last = result.history[-1]
     print(
         json.dumps(
@@ -74,7 +69,7 @@ def cmd_train(args) -> None:
             indent=2,
         )
     )
-    print(f"checkpoint: {out / 'checkpoint.pt'}  history: {out / 'history.csv'}")
+    print(f"checkpoint: {out.checkpoint}  history: {out.history}")
 
 
 def cmd_evaluate(args) -> None:
@@ -83,7 +78,7 @@ def cmd_evaluate(args) -> None:
     from charlm.evaluate import evaluate
 
     model, vocab, ckpt = load_model(args.checkpoint)
-    data_cfg = configs_of(ckpt)["data"]
+    data_cfg = configs_of(ckpt).data
     if args.corpus is not None:
         data_cfg = dataclasses.replace(data_cfg, corpus=args.corpus)
     windows = make_windows(data_cfg, vocab=vocab)
@@ -121,7 +116,7 @@ def cmd_data(args) -> None:
 
 def cmd_report(args) -> None:
     from charlm.pipeline import run_report
-    from charlm.profiles import parse_override
+    from charlm.spec import parse_override
 
     overrides = dict(parse_override(p) for p in args.param)
     run_report(args.profile, overrides, name=args.name, reports_dir=args.reports_dir,
@@ -129,7 +124,8 @@ def cmd_report(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from charlm.generate import DEFAULT_PROMPT
+    from charlm.profiles import PROFILE_NAMES
+    from charlm.reference import PROMPT
 
     parser = argparse.ArgumentParser(prog="python -m charlm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p, DataConfig, ModelConfig, TrainConfig)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("report", help="run the notebook chain and export the report")
-    p.add_argument("--profile", default="auto", help="smoke, fast, seed, study or auto (default)")
+    p.add_argument("--profile", default="auto",
+                   help=f"{', '.join(PROFILE_NAMES)} (default auto: reference on CUDA, else fast)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override one parameter, e.g. -p epochs=3 -p seeds=[0,1]")
     p.add_argument("--name", default=None, help="run folder name (default: the profile)")
@@ -155,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("generate", help="sample text from a checkpoint")
     p.add_argument("checkpoint")
-    p.add_argument("--prompt", default=DEFAULT_PROMPT)
+    p.add_argument("--prompt", default=PROMPT)
     p.add_argument("--length", type=int, default=200)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)

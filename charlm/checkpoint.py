@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 
-from charlm.atomic import atomic_torch_save, atomic_write_text
-from charlm.config import DataConfig, ModelConfig, TrainConfig
+from charlm.atomic import atomic_torch_save
+from charlm.config import Configs
 from charlm.data import Vocab
 from charlm.errors import CheckpointError
 from charlm.models import CharRNN
-
-CHECKPOINT = "checkpoint.pt"
 
 
 def save_checkpoint(
@@ -21,24 +18,22 @@ def save_checkpoint(
     model,
     optimizer,
     vocab: Vocab,
-    configs: dict,
+    configs: Configs,
     history: list[dict],
     epoch: int,
 ) -> Path:
-    """Write the checkpoint atomically, and vocab.json beside it."""
+    """Write the checkpoint atomically."""
     path = Path(path)
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "configs": {k: dataclasses.asdict(v) for k, v in configs.items()},
+        "configs": configs.to_dict(),
         "vocab": vocab.to_json(),
         "history": history,
         "epoch": epoch,
         "rng": {"torch": torch.get_rng_state()},
     }
-    atomic_torch_save(path, state)
-    atomic_write_text(path.parent / "vocab.json", vocab.to_json() + "\n")
-    return path
+    return atomic_torch_save(path, state)
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -61,13 +56,9 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def configs_of(ckpt: dict) -> dict:
-    c = ckpt["configs"]
-    return {
-        "data": DataConfig(**c["data"]),
-        "model": ModelConfig(**c["model"]),
-        "train": TrainConfig(**c["train"]),
-    }
+def configs_of(ckpt: dict) -> Configs:
+    """The configs a checkpoint was trained with."""
+    return Configs.from_dict(ckpt["configs"])
 
 
 def load_model(
@@ -78,7 +69,7 @@ def load_model(
 ):
     """Rebuild the model of a checkpoint: returns (model, vocab, checkpoint dict)."""
     ckpt = load_checkpoint(path)
-    cfg = configs_of(ckpt)["model"]
+    cfg = configs_of(ckpt).model
     vocab = Vocab.from_json(ckpt["vocab"])
     if expect_cell is not None and cfg.cell != expect_cell:
         raise CheckpointError(f"{path} holds a {cfg.cell} model, not the {expect_cell} asked for.")

@@ -1,17 +1,21 @@
-"""Dataclass configs for data, model and training, validated in one place.
+"""Dataclass configs, validated in one place: one model's three configs and the run's own.
 
-Every entry point (command line, pipeline, notebooks) builds its configs through these classes,
-so a bad value is refused the same way everywhere, with the parameter's name, its value and what
-is allowed.
+`DataConfig`, `ModelConfig` and `TrainConfig` describe one training run; `Configs` holds the three
+(what a checkpoint stores). `RunConfig` holds what belongs to a whole comparison: the models, the
+seeds, the comparisons and the generation settings. Every entry point (command line, pipeline,
+notebooks) builds them through these classes, so a bad value is refused the same way everywhere,
+with the parameter's name, its value and what is allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
+from charlm import reference
 from charlm.errors import ParameterError
 
 CELLS = ("lstm", "gru", "rnn")
@@ -45,6 +49,11 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 def _integer(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ParameterError(f"{name}={value!r} is invalid: it must be an integer.")
+
+
+def _non_empty_list(name: str, value: Any) -> None:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ParameterError(f"{name}={value!r} is invalid: it must be a non-empty list.")
 
 
 @dataclass
@@ -110,11 +119,8 @@ class TrainConfig:
         _positive_int("batch_size", self.batch_size)
         _positive_float("lr", self.lr)
         _positive_float("min_lr", self.min_lr, allow_none=True)
-        if (
-            isinstance(self.warmup_steps, bool)
-            or not isinstance(self.warmup_steps, int)
-            or (self.warmup_steps < 0)
-        ):
+        _integer("warmup_steps", self.warmup_steps)
+        if self.warmup_steps < 0:
             raise ParameterError(
                 f"warmup_steps={self.warmup_steps!r} is invalid: it must be an integer >= 0."
             )
@@ -132,30 +138,100 @@ class TrainConfig:
                 )
 
 
-CONFIG_CLASSES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
-
-
 def field_names(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-def split_params(params: dict[str, Any], extra: set[str] = frozenset()) -> dict[str, Any]:
-    """Build the three configs from one flat dict of parameters.
+@dataclass(frozen=True)
+class Configs:
+    """The three configs of one training run: what a checkpoint stores and resumes from."""
 
-    Returns {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, **extras}.
-    Names that belong to no config and are not in `extra` are refused.
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+
+    CLASSES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+    @classmethod
+    def names(cls) -> set[str]:
+        """Every field name of the three configs (they are distinct)."""
+        return set().union(*(field_names(c) for c in cls.CLASSES.values()))
+
+    @classmethod
+    def from_flat(cls, params: dict[str, Any]) -> Configs:
+        """From one flat dict of fields; a name that belongs to no config is refused."""
+        unknown = sorted(set(params) - cls.names())
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter(s): {', '.join(unknown)}. "
+                f"Known parameters: {', '.join(sorted(cls.names()))}."
+            )
+        return cls(**{key: c(**{k: v for k, v in params.items() if k in field_names(c)})
+                      for key, c in cls.CLASSES.items()})
+
+    @classmethod
+    def from_dict(cls, nested: dict[str, dict]) -> Configs:
+        """From {"data": {...}, "model": {...}, "train": {...}}, as to_dict() writes it."""
+        return cls(**{key: c(**nested[key]) for key, c in cls.CLASSES.items()})
+
+    def to_dict(self) -> dict[str, dict]:
+        return {key: dataclasses.asdict(getattr(self, key)) for key in self.CLASSES}
+
+
+def parse_model_name(name: str, base: ModelConfig | None = None):
+    """A model name -> (ModelConfig, split or None).
+
+    "lstm": the cell with the run's sizes; "gru-h149": hidden size 149; "lstm@contiguous": trained
+    and tested on that split instead of the run's.
     """
-    known = set(extra)
-    for cls in CONFIG_CLASSES.values():
-        known |= field_names(cls)
-    unknown = sorted(set(params) - known)
-    if unknown:
+    base = base or ModelConfig()
+    m = re.fullmatch(r"([a-z]+)(?:-h(\d+))?(?:@([a-z]+))?", str(name))
+    if not m or m.group(1) not in CELLS or (m.group(3) and m.group(3) not in SPLITS):
         raise ParameterError(
-            f"unknown parameter(s): {', '.join(unknown)}. "
-            f"Known parameters: {', '.join(sorted(known))}."
+            f"model name {name!r} is invalid: use a cell ({', '.join(CELLS)}), optionally "
+            f"followed by -h<hidden_size> and @<split> ({', '.join(SPLITS)}), e.g. gru-h149, "
+            "lstm@contiguous."
         )
-    out: dict[str, Any] = {k: v for k, v in params.items() if k in extra}
-    for key, cls in CONFIG_CLASSES.items():
-        names = field_names(cls)
-        out[key] = cls(**{k: v for k, v in params.items() if k in names})
-    return out
+    hidden = int(m.group(2)) if m.group(2) else base.hidden_size
+    return ModelConfig(cell=m.group(1), hidden_size=hidden, num_layers=base.num_layers), m.group(3)
+
+
+@dataclass
+class RunConfig:
+    """What a whole run compares: models, seeds, extra pairs, and what it generates."""
+
+    models: list = field(default_factory=lambda: list(reference.MODELS))  # model names
+    seeds: list = field(default_factory=lambda: [0])  # each model is trained once per seed
+    # seeds trained at the same time, each in a process with its share of the CPU threads: no
+    # gain on a 2-core CPU (benchmarks/results/seeds.md); for many cores or a GPU
+    jobs: int = 1
+    prompts: list = field(default_factory=lambda: [reference.PROMPT])
+    temperatures: list = field(default_factory=lambda: [0.5, 0.8, 1.0])
+    gen_length: int = 200
+    gen_seed: int = 0
+    pairs: list = field(default_factory=list)  # [A, B] pairs compared beyond the first two models
+
+    def __post_init__(self) -> None:
+        for key in ("models", "seeds", "prompts", "temperatures"):
+            _non_empty_list(key, getattr(self, key))
+        if len(self.models) < 2:
+            raise ParameterError(f"models={self.models!r} is invalid: a comparison needs two.")
+        for name in self.models:
+            parse_model_name(name)
+        for s in self.seeds:
+            _integer("seeds", s)
+        if len(set(self.seeds)) != len(self.seeds) or len(set(self.models)) != len(self.models):
+            raise ParameterError("seeds and models must not repeat.")
+        _positive_int("jobs", self.jobs)
+        for pair in self.pairs:
+            if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                    or not set(pair) <= set(self.models)):
+                raise ParameterError(f"pairs: {pair!r} is invalid: each pair is two of the "
+                                     f"models {self.models}.")
+        for t in self.temperatures:
+            _positive_float("temperatures", t)
+        for p in self.prompts:
+            if not isinstance(p, str) or not p:
+                raise ParameterError(f"prompts: {p!r} is invalid: each is a non-empty string.")
+        _positive_int("gen_length", self.gen_length)
+        _integer("gen_seed", self.gen_seed)

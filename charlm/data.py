@@ -28,20 +28,20 @@ import torch
 from charlm.atomic import atomic_write_bytes
 from charlm.config import DataConfig
 from charlm.errors import CorpusError, VocabularyError
+from charlm.project import PROJECT_ROOT, in_checkout
 
 CORPUS_URL = (
     "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 )
 CORPUS_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 CORPUS_NAME = "tinyshakespeare.txt"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_corpus_path() -> Path:
     """$CHARLM_DATA if set, else data/tinyshakespeare.txt of the project (or of the cwd)."""
     if os.environ.get("CHARLM_DATA"):
         return Path(os.environ["CHARLM_DATA"]).expanduser()
-    root = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").exists() else Path.cwd()
+    root = PROJECT_ROOT if in_checkout() else Path.cwd()
     return root / "data" / CORPUS_NAME
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from charlm.project import PROJECT_ROOT
+
 PACKAGES = ("torch", "numpy", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert")
 
 
@@ -32,9 +34,8 @@ def _version(name: str) -> str:
 
 def git_commit() -> str:
     try:
-        root = Path(__file__).resolve().parent.parent
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,

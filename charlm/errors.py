@@ -23,3 +23,11 @@ class CheckpointError(CharlmError):
 
 class TrainingDivergedError(CharlmError, FloatingPointError):
     """The training loss became NaN or infinite."""
+
+
+class PipelineError(CharlmError):
+    """A notebook of the chain failed, or the run folder cannot be used as asked."""
+
+
+class RunBusyError(PipelineError):
+    """Another live process holds the run folder."""

@@ -8,23 +8,21 @@ from collections import Counter
 import pandas as pd
 
 from charlm.config import DataConfig
-from charlm.data import Vocab, split_starts
+from charlm.data import make_windows
 
 
 def overview(text: str, cfg: DataConfig) -> pd.DataFrame:
     """Characters, vocabulary, windows and the split sizes, as a two-column table."""
-    vocab = Vocab.from_text(text)
-    n_windows = len(text) - cfg.seq_len
-    train, test = split_starts(n_windows, cfg.train_frac, cfg.split, cfg.split_seed)
+    windows = make_windows(cfg, text=text)
     rows = {
-        "characters": f"{len(text):,}",
-        "lines": f"{text.count(chr(10)):,}",
-        "vocabulary size": vocab.size,
-        "vocabulary": "".join(vocab.chars).replace("\n", "\\n"),
-        "sequence length": cfg.seq_len,
-        "windows": f"{n_windows:,}",
-        "training windows": f"{train.numel():,} ({cfg.split} split)",
-        "test windows": f"{test.numel():,}",
+        "characters": f"{windows.data.numel():,}",
+        "lines": f"{text[: cfg.max_chars].count(chr(10)):,}",
+        "vocabulary size": windows.vocab.size,
+        "vocabulary": "".join(windows.vocab.chars).replace("\n", "\\n"),
+        "sequence length": windows.seq_len,
+        "windows": f"{windows.n_windows:,}",
+        "training windows": f"{windows.train_starts.numel():,} ({windows.split} split)",
+        "test windows": f"{windows.test_starts.numel():,}",
     }
     return pd.DataFrame({"quantity": list(rows), "value": list(rows.values())})
 

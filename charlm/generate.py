@@ -6,8 +6,7 @@ import torch
 
 from charlm.data import Vocab
 from charlm.errors import ParameterError
-
-DEFAULT_PROMPT = "The quick brown fox jumps over the lazy dog"
+from charlm.reference import PROMPT as DEFAULT_PROMPT
 
 
 def check_generation(

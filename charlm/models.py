@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -19,14 +21,16 @@ class CharRNN(nn.Module):
     LSTM 2x128 on 65 characters has 240,321 parameters, GRU 182,337.
     """
 
-    def __init__(self, vocab_size: int, cfg: ModelConfig | None = None):
+    def __init__(self, vocab_size: int, cfg: ModelConfig | None = None, fused: bool = False):
+        """fused: train through charlm's fused CPU layers (charlm/fused.py): the same numbers as
+        the torch layers, less time; used for gradient steps on the CPU from a zero state."""
         super().__init__()
         self.cfg = cfg or ModelConfig()
         self.vocab_size = vocab_size
         rnn_cls = RNN_CLASSES[self.cfg.cell]
         self.rnn = rnn_cls(vocab_size, self.cfg.hidden_size, self.cfg.num_layers, batch_first=True)
         self.head = nn.Linear(self.cfg.hidden_size, vocab_size)
-        self.fused = False  # set by the trainer: charlm's fused CPU layers for training steps
+        self.fused = fused
 
     def forward(self, x: torch.Tensor, state=None, last_only: bool = False):
         """x: (B, T) character ids. Returns (logits, state).
@@ -42,10 +46,15 @@ class CharRNN(nn.Module):
         return (self.head(out[:, -1]) if last_only else self.head(out)), state
 
 
-def num_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+def _tensors(model: nn.Module | Mapping[str, torch.Tensor]):
+    return model.parameters() if isinstance(model, nn.Module) else model.values()
 
 
-def size_mb(model: nn.Module) -> float:
+def num_parameters(model: nn.Module | Mapping[str, torch.Tensor]) -> int:
+    """Number of parameters of a model, or of its state_dict (CharRNN has no buffers)."""
+    return sum(p.numel() for p in _tensors(model))
+
+
+def size_mb(model: nn.Module | Mapping[str, torch.Tensor]) -> float:
     """Size of the parameters in MB (bytes / 2**20), as the reference reports it."""
-    return sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+    return sum(p.numel() * p.element_size() for p in _tensors(model)) / 2**20

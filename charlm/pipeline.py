@@ -1,64 +1,99 @@
-"""The notebook chain, executed by papermill into a run folder, exported to HTML and Markdown."""
+"""The notebook chain: its steps, what each reads, and running them into a run folder.
+
+Each step declares the parameters it reads and the steps whose files it reads. A run folder
+records which parameters each finished step ran with, so a run resumed with changed parameters
+re-runs exactly the steps that read one of them (and the steps that read their files); the
+others are skipped. Changing the prompts re-runs generation and the report, not training.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from charlm.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from charlm.data import PROJECT_ROOT
+from charlm.checkpoint import load_checkpoint
+from charlm.config import Configs, DataConfig, field_names
 from charlm.environment import describe_environment
-from charlm.errors import CharlmError
-from charlm.profiles import resolve
+from charlm.errors import PipelineError
+from charlm.export import export_report
+from charlm.project import FIGURES_DIR, NOTEBOOKS_DIR
+from charlm.run import Run
+from charlm.spec import RunSpec, resolve
+from charlm.train import RESUMABLE_CHANGES, resume_conflicts
 
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
-SEED_HOURS_ON_CPU = 2.6  # measured: 30 faithful epochs of one model on a 2-core CPU
-
-
-class PipelineError(CharlmError):
-    """A notebook of the chain failed, or the run folder cannot be used."""
-
-
-def plan(params: dict) -> list[tuple[str, str, dict]]:
-    """(source notebook, executed copy's name, extra parameters) in run order."""
-    steps = [("01_explore_data.ipynb", "01_explore_data.ipynb", {})]
-    for model in params["models"]:
-        steps.append(("02_train.ipynb", f"02_train-{model}.ipynb", {"cell": model}))
-    steps += [(n, n, {}) for n in ("03_evaluate.ipynb", "04_generate.ipynb", "05_report.ipynb")]
-    return steps
+REFERENCE_HOURS_PER_MODEL_ON_CPU = 2.6  # measured: 30 faithful epochs of one model, 2 cores
 
 
-def prepare_run_dir(reports_dir: Path, name: str, params: dict, fresh: bool) -> Path:
-    """The run folder: new, or resumed when it holds the same parameters; never overwritten."""
-    import json
+@dataclass(frozen=True)
+class Step:
+    """One notebook execution of the chain."""
 
-    run_dir = reports_dir / name
-    saved = run_dir / "params.json"
-    if run_dir.exists() and fresh:
-        run_dir = reports_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        print(
-            f"charlm: --fresh: starting a new run in {run_dir}; the old one is kept.",
-            file=sys.stderr,
+    source: str  # the notebook in notebooks/
+    name: str  # its executed copy in the run folder
+    reads: frozenset[str]  # the run parameters it reads
+    after: tuple[str, ...] = ()  # the steps whose files it reads
+    parameters: dict = field(default_factory=dict)  # papermill parameters beyond the run's
+
+
+def plan(spec: RunSpec) -> list[Step]:
+    """The steps of a run, in order."""
+    # what training reads: settings that change the numbers (device, jobs, ... do not)
+    training = frozenset(Configs.names() - RESUMABLE_CHANGES | {"seeds"})
+    train = [Step("02_train.ipynb", f"02_train-{m}.ipynb", training, (), {"model": m})
+             for m in spec.run.models]
+    trained = tuple(s.name for s in train)
+    return [
+        Step("01_explore_data.ipynb", "01_explore_data.ipynb", frozenset(field_names(DataConfig))),
+        *train,
+        Step("03_evaluate.ipynb", "03_evaluate.ipynb", frozenset({"models", "seeds", "pairs"}),
+             trained),
+        Step("04_generate.ipynb", "04_generate.ipynb",
+             frozenset({"models", "seeds", "prompts", "temperatures", "gen_length", "gen_seed"}),
+             trained),
+        Step("05_report.ipynb", "05_report.ipynb", frozenset(spec.params()),
+             ("01_explore_data.ipynb", "03_evaluate.ipynb", "04_generate.ipynb")),
+    ]
+
+
+def choose_folder(reports_dir: Path, name: str, fresh: bool) -> Run:
+    """The run folder: reports_dir/name, or a new one beside it with --fresh."""
+    root = reports_dir / name
+    if root.exists() and fresh:
+        root = reports_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        print(f"charlm: --fresh: starting a new run in {root}; the old one is kept.",
+              file=sys.stderr)
+    return Run(root)
+
+
+def check_resumable(run: Run, spec: RunSpec) -> None:
+    """Refuse a run whose trained models cannot follow the new parameters; say what changed."""
+    old = run.read_params()
+    if old is None:
+        return
+    new = json.loads(json.dumps(spec.params()))
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    conflicts = []
+    for model in spec.run.models:
+        for seed in spec.run.seeds:
+            path = run.model(model, seed).checkpoint
+            if path.exists():
+                conflicts += [f"{model}-s{seed} {d}" for d in
+                              resume_conflicts(load_checkpoint(path), spec.configs(model, seed))]
+    if conflicts:
+        raise PipelineError(
+            f"The run folder {run.root} holds a run with other parameters ({', '.join(changed)})"
+            f" that its trained models cannot follow: {'; '.join(conflicts[:4])}. Use --fresh "
+            "to start a new run beside it, or --name for another folder."
         )
-    elif saved.exists():
-        old = json.loads(saved.read_text())
-        if old != json.loads(json.dumps(params)):
-            diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
-            raise PipelineError(
-                f"The run folder {run_dir} holds a run with other parameters ({', '.join(diff)})."
-                " Use --fresh to start a new run beside it, or --name for another folder."
-            )
-        print(
-            f"charlm: resuming the run in {run_dir}: finished models are kept, unfinished "
-            "ones continue after their last finished epoch (--fresh starts anew).",
-            file=sys.stderr,
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "params.json", params)
-    atomic_write_json(run_dir / "environment.json", describe_environment())
-    return run_dir
+    note = f"; changed: {', '.join(changed)}, so the steps that read them run again" if changed \
+        else ""
+    print(f"charlm: resuming the run in {run.root}: finished steps are kept, unfinished models "
+          f"continue after their last finished epoch{note} (--fresh starts anew).",
+          file=sys.stderr)
 
 
 def execute(source: Path, output: Path, parameters: dict, progress: bool = True) -> None:
@@ -67,15 +102,9 @@ def execute(source: Path, output: Path, parameters: dict, progress: bool = True)
     from papermill.exceptions import PapermillExecutionError
 
     try:
-        pm.execute_notebook(
-            str(source),
-            str(output),
-            parameters=parameters,
-            cwd=str(output.parent),
-            kernel_name="python3",
-            progress_bar=progress,
-            report_mode=False,
-        )
+        pm.execute_notebook(str(source), str(output), parameters=parameters,
+                            cwd=str(output.parent), kernel_name="python3",
+                            progress_bar=progress, report_mode=False)
     except PapermillExecutionError as exc:
         raise PipelineError(
             f"notebook {source.name} failed in cell {exc.exec_count} with {exc.ename}: "
@@ -84,49 +113,46 @@ def execute(source: Path, output: Path, parameters: dict, progress: bool = True)
         ) from None
 
 
-def export_report(run_dir: Path) -> tuple[Path, Path]:
-    """report.html (code hidden, figures embedded, no external links) and report.md + PNGs."""
-    import nbformat
-    from nbconvert import HTMLExporter, MarkdownExporter
-
-    nb = nbformat.read(run_dir / "notebooks" / "05_report.ipynb", as_version=4)
-    html_exporter = HTMLExporter(
-        template_name="lab",
-        exclude_input=True,
-        exclude_markdown=True,  # the notebook's own title cell; the report is its outputs
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
-    html, _ = html_exporter.from_notebook_node(nb)
-    html_path = atomic_write_text(run_dir / "report.html", strip_external_scripts(html))
-    md_exporter = MarkdownExporter(exclude_input=True, exclude_markdown=True)
-    md, resources = md_exporter.from_notebook_node(
-        nb, resources={"output_files_dir": "report_files"}
-    )
-    for name, data in resources.get("outputs", {}).items():
-        atomic_write_bytes(run_dir / name, data)
-    md_path = atomic_write_text(run_dir / "report.md", md)
-    return html_path, md_path
-
-
-def strip_external_scripts(html: str) -> str:
-    """Drop every <script> that loads code from the network (MathJax, mermaid, require.js).
-
-    The report is tables, text and embedded PNGs: it needs none of them, and must open offline.
-    """
-    import re
-
-    def keep(match: re.Match) -> str:
-        external = re.search(r"(src=|import|from)\s*[\"']https?://", match.group(0))
-        return "" if external else match.group(0)
-
-    return re.sub(r"<script\b[^>]*>.*?</script>", keep, html, flags=re.S | re.I)
+def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
+    """Execute the steps that are not up to date; returns the names of those executed."""
+    params = json.loads(json.dumps(spec.params()))
+    done, executed = run.read_steps(), []
+    run.notebooks_dir.mkdir(parents=True, exist_ok=True)
+    for step in plan(spec):
+        reads = {k: params[k] for k in sorted(step.reads)}
+        record = done.get(step.name)
+        output = run.executed_notebook(step.name)
+        if (record is not None and record["reads"] == reads and output.exists()
+                and not set(step.after) & set(executed)):
+            print(f"charlm: {step.name} is up to date, skipped", file=sys.stderr)
+            continue
+        run.forget_step(step.name)  # a step that fails half-way is not "done"
+        started = time.perf_counter()
+        print(f"charlm: running {step.name} ...", file=sys.stderr, flush=True)
+        execute(NOTEBOOKS_DIR / step.source, output,
+                {"run_dir": str(run.root), "profile": None, "overrides": None,
+                 **step.parameters}, progress)
+        seconds = time.perf_counter() - started
+        run.record_step(step.name, reads, seconds)
+        executed.append(step.name)
+        print(f"charlm: {step.name} done in {seconds:.0f} s", file=sys.stderr)
+    return executed
 
 
-def copy_figures(run_dir: Path, figures_dir: Path) -> None:
+def copy_figures(run: Run, figures_dir: Path) -> None:
     figures_dir.mkdir(parents=True, exist_ok=True)
-    for png in (run_dir / "figures").glob("*.png"):
+    for png in run.figures.written():
         shutil.copy2(png, figures_dir / png.name)
+
+
+def _warn_reference_on_cpu(spec: RunSpec) -> None:
+    import torch
+
+    if spec.profile == "reference" and spec.train.device != "cuda" and not \
+            torch.cuda.is_available():
+        hours = REFERENCE_HOURS_PER_MODEL_ON_CPU * len(spec.run.models) * len(spec.run.seeds)
+        print(f"charlm: profile 'reference' on a CPU: about {hours:.0f} hours of training. "
+              "Use --profile fast for the reference's quality in minutes.", file=sys.stderr)
 
 
 def run_report(
@@ -135,37 +161,21 @@ def run_report(
     name: str | None = None,
     reports_dir: str | Path = "reports",
     fresh: bool = False,
-    figures_dir: str | Path | None = PROJECT_ROOT / "figures",
+    figures_dir: str | Path | None = FIGURES_DIR,
     progress: bool = True,
-) -> Path:
-    """Execute the whole chain for a profile; returns the run folder."""
-    params = resolve(profile, overrides)
-    if params["profile"] == "seed" and params.get("device") != "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            hours = SEED_HOURS_ON_CPU * len(params["models"]) * len(params["seeds"])
-            print(
-                f"charlm: profile 'seed' on a CPU: about {hours:.0f} hours of training. "
-                "Use --profile fast for the reference's quality in minutes.",
-                file=sys.stderr,
-            )
-    run_dir = prepare_run_dir(
-        Path(reports_dir).resolve(), name or params["profile"], params, fresh
-    )
-    (run_dir / "notebooks").mkdir(exist_ok=True)
-    base = {
-        "run_dir": str(run_dir),
-        "profile": params["profile"],
-        "overrides": dict(overrides or {}),
-    }
-    for source, output, extra in plan(params):
-        started = time.perf_counter()
-        print(f"charlm: running {output} ...", file=sys.stderr, flush=True)
-        execute(NOTEBOOKS / source, run_dir / "notebooks" / output, {**base, **extra}, progress)
-        print(f"charlm: {output} done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    html, md = export_report(run_dir)
-    if figures_dir is not None:
-        copy_figures(run_dir, Path(figures_dir))
-    print(f"charlm: report written: {html} and {md}", file=sys.stderr)
-    return run_dir
+) -> Run:
+    """Execute the chain for a profile (what is not up to date) and export the report."""
+    spec = resolve(profile, overrides)
+    _warn_reference_on_cpu(spec)
+    run = choose_folder(Path(reports_dir).resolve(), name or spec.profile, fresh)
+    with run.hold():
+        check_resumable(run, spec)
+        run.write_spec(spec)
+        run.write_environment(describe_environment())
+        executed = run_steps(run, spec, progress)
+        if executed or not run.report_html.exists():
+            export_report(run, run.executed_notebook(plan(spec)[-1].name))
+        if figures_dir is not None:
+            copy_figures(run, Path(figures_dir))
+    print(f"charlm: report written: {run.report_html} and {run.report_md}", file=sys.stderr)
+    return run

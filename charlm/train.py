@@ -12,17 +12,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from charlm.atomic import atomic_torch_save, atomic_write_text
-from charlm.checkpoint import CHECKPOINT, configs_of, load_checkpoint, save_checkpoint
-from charlm.config import DataConfig, ModelConfig, TrainConfig
+from charlm.checkpoint import configs_of, load_checkpoint, save_checkpoint
+from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
 from charlm.data import Windows, get_batch, make_windows
 from charlm.errors import CheckpointError, TrainingDivergedError
 from charlm.evaluate import summarize, window_losses
 from charlm.models import CharRNN
+from charlm.run import ModelFolder
 
 LOG_EVERY = 50  # steps between progress-bar updates (the only host syncs on CUDA)
-TEST_WINDOWS = "test_windows.pt"
-DIVERGED = 4.0  # a loss above this many times the uniform guess, ln(vocab_size), has diverged
+DIVERGENCE_FACTOR = 4.0  # a loss above this many times the uniform guess ln(vocab_size) diverged
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -99,7 +98,7 @@ def train_epoch(
     skip_mask = windows.test_target_mask() if cfg.objective == "all" else None
     target_offsets = torch.arange(1, windows.seq_len + 1, device=device)  # once, not per step
     sums = torch.zeros(2, device=device)  # objective loss, last-position loss
-    diverged_above = DIVERGED * math.log(windows.vocab.size)
+    diverged_above = DIVERGENCE_FACTOR * math.log(windows.vocab.size)
     bar = tqdm(total=n_steps, desc=f"epoch {epoch}", disable=not progress, leave=False)
     _sync(device)
     start = time.perf_counter()
@@ -173,31 +172,38 @@ def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool):
 RESUMABLE_CHANGES = {"device", "fused", "deterministic", "eval_batch_size"}
 
 
-def _check_resume(ckpt: dict, configs: dict, path: Path) -> None:
-    """Refuse to resume a checkpoint made with other settings, naming the differences."""
-    saved = configs_of(ckpt)
-    diffs = []
-    for key, cfg in configs.items():
-        for name, value in vars(cfg).items():
+def resume_conflicts(ckpt: dict, configs: Configs) -> list[str]:
+    """What keeps a checkpoint from being resumed with `configs` ("name: old -> new"), if any.
+
+    Settings that do not change the numbers may differ, and so may `epochs` under a constant
+    learning rate, as long as it does not drop below the epochs already trained.
+    """
+    saved, diffs = configs_of(ckpt), []
+    for key in Configs.CLASSES:
+        new = getattr(configs, key)
+        for name, value in vars(new).items():
+            old = getattr(getattr(saved, key), name)
             if key == "train" and name in RESUMABLE_CHANGES:
                 continue
-            if key == "train" and name == "epochs" and cfg.min_lr is None:
+            if key == "train" and name == "epochs" and new.min_lr is None and value >= ckpt[
+                    "epoch"]:
                 continue  # a constant learning rate does not depend on the number of epochs
-            if getattr(saved[key], name) != value:
-                diffs.append(f"{name}: {getattr(saved[key], name)!r} -> {value!r}")
+            if old != value:
+                diffs.append(f"{name}: {old!r} -> {value!r}")
+    return diffs
+
+
+def _resume(model, optimizer, configs: Configs, path: Path) -> list[dict]:
+    """Load model, optimizer and history from path if it exists; returns the history so far."""
+    if not path.exists():
+        return []
+    ckpt = load_checkpoint(path)
+    diffs = resume_conflicts(ckpt, configs)
     if diffs:
         raise CheckpointError(
             f"{path} was made with other settings ({'; '.join(diffs)}). Use another output "
             "folder for a new run, or the same settings to resume this one."
         )
-
-
-def _resume(model, optimizer, configs: dict, path: Path) -> list[dict]:
-    """Load model, optimizer and history from path if it exists; returns the history so far."""
-    if not path.exists():
-        return []
-    ckpt = load_checkpoint(path)
-    _check_resume(ckpt, configs, path)
     model.load_state_dict(ckpt["model"])
     if ckpt.get("optimizer") is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -205,13 +211,7 @@ def _resume(model, optimizer, configs: dict, path: Path) -> list[dict]:
     return list(ckpt["history"])
 
 
-def write_history(path: Path, history: list[dict]) -> None:
-    import pandas as pd
-
-    atomic_write_text(path, pd.DataFrame(history).to_csv(index=False))
-
-
-def _run_epoch(model, optimizer, windows, cfg, epoch, per_epoch, history, path, configs,
+def _run_epoch(model, optimizer, windows, cfg, epoch, per_epoch, history, folder, configs,
                progress):
     """Train, evaluate and checkpoint one epoch, then append its record to history."""
     record = train_epoch(model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch,
@@ -221,11 +221,13 @@ def _run_epoch(model, optimizer, windows, cfg, epoch, per_epoch, history, path, 
     record.update(test_record)
     done = sum(r["train_seconds"] for r in history)
     record["elapsed_train_seconds"] = done + record["train_seconds"]
-    if path:
+    if folder:
         if final:  # per-window test results, for the report's block bootstrap
-            atomic_torch_save(path.parent / TEST_WINDOWS, per_window)
-        save_checkpoint(path, model, optimizer, windows.vocab, configs, [*history, record], epoch)
-        write_history(path.parent / "history.csv", [*history, record])
+            folder.write_test_windows(per_window)
+        save_checkpoint(folder.checkpoint, model, optimizer, windows.vocab, configs,
+                        [*history, record], epoch)
+        folder.write_history([*history, record])
+        folder.write_vocab(windows.vocab.to_json())
     history.append(record)
 
 
@@ -239,15 +241,16 @@ def train(
 ) -> list[dict]:
     """Train `model` on `windows`; returns the history, one record per epoch.
 
-    With out_dir, a checkpoint (and history.csv) is written after every epoch, and a checkpoint
-    already there is resumed after its last finished epoch (same settings required).
+    With out_dir (a model folder, charlm.run.ModelFolder), the checkpoint, history and vocabulary
+    are written after every epoch, and a checkpoint already there is resumed after its last
+    finished epoch (same settings required).
     """
     device = windows.data.device
     model.to(device).train()
-    model.fused = cfg.fused and device.type == "cpu"
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    configs = {"data": data_cfg or DataConfig(), "model": model.cfg, "train": cfg}
-    path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    configs = Configs(data_cfg or DataConfig(), model.cfg, cfg)
+    folder = ModelFolder(Path(out_dir)) if out_dir is not None else None
+    path = folder.checkpoint if folder else None
     history = _resume(model, optimizer, configs, path) if path else []
     if history:
         print(
@@ -256,7 +259,7 @@ def train(
     per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         try:
-            _run_epoch(model, optimizer, windows, cfg, epoch, per_epoch, history, path, configs,
+            _run_epoch(model, optimizer, windows, cfg, epoch, per_epoch, history, folder, configs,
                        progress)
         except KeyboardInterrupt:
             done = len(history)
@@ -289,6 +292,6 @@ def run_training(
         torch.use_deterministic_algorithms(True, warn_only=True)
     windows = make_windows(data_cfg, text=text).to(device)
     torch.manual_seed(train_cfg.seed)
-    model = CharRNN(windows.vocab.size, model_cfg)
+    model = CharRNN(windows.vocab.size, model_cfg, fused=train_cfg.fused)
     history = train(model, windows, train_cfg, out_dir, data_cfg, progress)
     return TrainResult(model, windows, history)

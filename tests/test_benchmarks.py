@@ -5,7 +5,7 @@ import sys
 
 import pandas as pd
 
-from charlm.data import PROJECT_ROOT
+from charlm.project import PROJECT_ROOT
 
 BENCH = PROJECT_ROOT / "benchmarks"
 

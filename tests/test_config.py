@@ -1,6 +1,6 @@
 import pytest
 
-from charlm.config import DataConfig, ModelConfig, TrainConfig, split_params
+from charlm.config import Configs, DataConfig, ModelConfig, RunConfig, TrainConfig
 from charlm.errors import ParameterError
 
 
@@ -17,6 +17,12 @@ from charlm.errors import ParameterError
         (lambda: DataConfig(seq_len=0), "seq_len=0"),
         (lambda: DataConfig(train_frac=1.0), "train_frac=1.0.*between 0 and 1"),
         (lambda: DataConfig(split="shuffled"), "split='shuffled'.*random, contiguous"),
+        (lambda: RunConfig(models=["lstm"]), "a comparison needs two"),
+        (lambda: RunConfig(models=["lstm", "tcn"]), "model name 'tcn' is invalid"),
+        (lambda: RunConfig(seeds=[0, 0]), "must not repeat"),
+        (lambda: RunConfig(pairs=[["lstm", "rnn"]]), "each pair is two of the models"),
+        (lambda: RunConfig(temperatures=[0]), "temperatures=0"),
+        (lambda: RunConfig(prompts=[""]), "non-empty string"),
     ],
 )
 def test_invalid_values_are_named(make, match):
@@ -26,12 +32,10 @@ def test_invalid_values_are_named(make, match):
 
 def test_unknown_parameter_is_refused():
     with pytest.raises(ParameterError, match="unknown parameter.*: epoch\\b"):
-        split_params({"epoch": 3})
+        Configs.from_flat({"epoch": 3})
 
 
-def test_split_params_builds_configs():
-    out = split_params(
-        {"cell": "gru", "epochs": 2, "split": "contiguous", "seeds": [1]}, extra={"seeds"}
-    )
-    assert out["model"].cell == "gru" and out["train"].epochs == 2
-    assert out["data"].split == "contiguous" and out["seeds"] == [1]
+def test_configs_from_flat_and_back():
+    cfg = Configs.from_flat({"cell": "gru", "epochs": 2, "split": "contiguous"})
+    assert cfg.model.cell == "gru" and cfg.train.epochs == 2 and cfg.data.split == "contiguous"
+    assert Configs.from_dict(cfg.to_dict()) == cfg

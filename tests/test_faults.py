@@ -7,6 +7,7 @@ import sys
 import textwrap
 import time
 
+import pytest
 import torch
 
 from charlm.checkpoint import load_checkpoint
@@ -94,3 +95,31 @@ def test_sigkill_during_write_keeps_previous_file(tmp_path):
     state = torch.load(path, weights_only=True)  # never a half-written file
     assert state["version"] in (0, 1)
     assert state["w"].numel() == (10 if state["version"] == 0 else 50_000_000)
+
+
+def test_live_run_folder_refuses_a_second_run_and_a_killed_run_resumes(tmp_path, capfd,
+                                                                         corpus_text):
+    from charlm.errors import RunBusyError
+    from charlm.pipeline import run_report
+    from charlm.run import Run
+
+    overrides = {"models": ["lstm", "gru"], "seeds": [0], "pairs": []}
+    cli = [sys.executable, "-m", "charlm", "report", "--profile", "smoke", "--name", "r",
+           "--reports-dir", str(tmp_path), *[f"-p{k}={v!r}" for k, v in overrides.items()]]
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(cli, stdout=log, stderr=log, start_new_session=True)
+    run = Run(tmp_path / "r")
+    try:
+        _wait_for_epoch(run.model("lstm", 0).checkpoint, 1, first, timeout=240)
+        with pytest.raises(RunBusyError, match=f"in use by process {first.pid} "):
+            run_report("smoke", overrides, name="r", reports_dir=tmp_path, figures_dir=None,
+                       progress=False)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the pipeline and its notebook kernel
+        first.wait()
+    capfd.readouterr()
+    run_report("smoke", overrides, name="r", reports_dir=tmp_path, figures_dir=None,
+               progress=False)
+    err = capfd.readouterr().err
+    assert "resuming the run in" in err and "01_explore_data.ipynb is up to date" in err
+    assert len(run.read_metrics()["runs"]) == 2 and run.report_html.exists()

@@ -1,6 +1,5 @@
 """The whole notebook chain through papermill on the smoke profile, read back from its files."""
 
-import json
 import re
 import shutil
 import subprocess
@@ -8,11 +7,15 @@ import subprocess
 import nbformat
 import pytest
 
-from charlm.data import PROJECT_ROOT
-from charlm.pipeline import PipelineError, run_report
-from charlm.profiles import resolve
+from charlm import analysis, report, stats
+from charlm.errors import ParameterError, PipelineError
+from charlm.pipeline import choose_folder, run_report
+from charlm.project import NOTEBOOKS_DIR
+from charlm.run import Run
+from charlm.spec import resolve
+from charlm.steps import evaluate_run, open_run
 
-NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
 
 def test_source_notebooks_carry_no_outputs():
@@ -27,54 +30,86 @@ def test_source_notebooks_carry_no_outputs():
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, corpus_text):
+def smoke_run(tmp_path_factory, corpus_text) -> Run:
     reports = tmp_path_factory.mktemp("reports")
-    run_dir = run_report("smoke", reports_dir=reports, figures_dir=reports / "figures",
-                         progress=False)
-    return run_dir
+    return run_report("smoke", reports_dir=reports, figures_dir=reports / "figures",
+                      progress=False)
 
 
 def test_chain_writes_everything(smoke_run):
-    params = resolve("smoke")
-    for model in params["models"]:
-        for seed in params["seeds"]:
-            assert (smoke_run / "models" / f"{model}-s{seed}" / "checkpoint.pt").exists()
+    spec = resolve("smoke")
+    assert smoke_run.read_spec() == spec
+    for model in spec.run.models:
+        for seed in spec.run.seeds:
+            assert smoke_run.model(model, seed).checkpoint.exists()
     for name in ("01_explore_data", "03_evaluate", "04_generate", "05_report"):
-        assert (smoke_run / "notebooks" / f"{name}.ipynb").exists()
-    metrics = json.loads((smoke_run / "metrics.json").read_text())
-    assert {r["model"] for r in metrics["runs"]} == set(params["models"])
-    assert [r["Metric"] for r in metrics["table"]][:2] == ["Final Training Loss",
-                                                           "Final Test Loss"]
-    assert (smoke_run / "params.json").exists() and (smoke_run / "environment.json").exists()
-    assert (smoke_run.parent / "figures" / "loss_curves.png").exists()
+        assert smoke_run.executed_notebook(f"{name}.ipynb").exists()
+    assert smoke_run.executed_notebook("02_train-gru-h149.ipynb").exists()
+    runs = smoke_run.read_metrics()["runs"]
+    assert list(runs.model.unique()) == spec.run.models  # the run's order
+    assert smoke_run.environment_file.exists()
+    assert (smoke_run.root.parent / "figures" / smoke_run.figures.loss_curves.name).exists()
 
 
-def _table_numbers(metrics) -> list[str]:
-    return [row[m.upper()] for row in metrics["table"] for m in ("lstm", "gru")]
+def test_metrics_hold_every_comparison(smoke_run):
+    spec = smoke_run.read_spec()
+    c = smoke_run.read_metrics()["comparisons"]
+    pairs = list(dict.fromkeys(zip(c.a, c.b)))
+    assert pairs == spec.comparisons() and pairs[0] == ("lstm", "gru")
+    assert len(c) == len(pairs) * len(analysis.METRICS)
+    assert c["main"].tolist() == [True] * 5 + [False] * (len(c) - 5)
+    assert set(c.method.dropna()) == {"paired t over seeds", "exact"}  # two seeds each
+
+
+def test_evaluation_bootstraps_each_run_once_and_the_report_never(smoke_run, monkeypatch):
+    calls = []
+    real = analysis.block_bootstrap
+    monkeypatch.setattr(analysis, "block_bootstrap", lambda *a, **k: calls.append(1) or real(
+        *a, **k))
+    spec = smoke_run.read_spec()
+    evaluate_run(smoke_run, spec)
+    assert len(calls) == len(spec.run.models) * len(spec.run.seeds)  # each run's own interval
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the report computed a statistic")
+
+    for module in (stats, analysis):
+        for name in ("block_bootstrap", "block_bootstrap_unpaired", "paired_t", "mean_ci",
+                     "compare", "comparisons", "summary_over_seeds", "with_test_loss_intervals"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, forbidden)
+    for section in (report.title, report.dataset, report.architectures,
+                    report.training_configuration, report.results, report.statistics,
+                    report.samples, report.analysis, report.conclusion):
+        assert section(smoke_run).strip()
+
+
+def _table_numbers(run: Run) -> list[str]:
+    m = run.read_metrics()
+    table = report.comparison_table(m["runs"], m["comparisons"])
+    return [entry for m in ("LSTM", "GRU") for entry in table[m]]
 
 
 def test_markdown_report(smoke_run):
-    md = (smoke_run / "report.md").read_text()
-    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    md = smoke_run.report_md.read_text()
     for heading in ("## Dataset", "## Model Architectures", "## Training Configuration",
-                    "## Results", "## Text Generation Examples", "## Analysis", "## Conclusion"):
+                    "## Results", "## Text Generation Examples", "## Analysis", "## Conclusion",
+                    "### Runs: every model and seed", "### Further comparisons"):
         assert heading in md
-    for number in _table_numbers(metrics):
+    for number in _table_numbers(smoke_run):
         assert number in md
-    samples = json.loads((smoke_run / "samples.json").read_text())
-    assert samples[0]["text"] in md
+    assert smoke_run.read_samples().text.iloc[0] in md
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
-        assert (smoke_run / image).exists()
+        assert (smoke_run.root / image).exists()
 
 
 def test_html_report_is_self_contained(smoke_run):
-    html = (smoke_run / "report.html").read_text()
+    html = smoke_run.report_html.read_text()
     assert not re.search(r"<(script|img|link)[^>]*(src|href)=\"https?://", html)
     for script in re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S):
         assert not re.search(r"(import|from)\s*[\"']https?://", script)
     assert html.count("data:image/png;base64") >= 4
-    metrics = json.loads((smoke_run / "metrics.json").read_text())
-    for number in _table_numbers(metrics):
+    for number in _table_numbers(smoke_run):
         assert number in html
 
 
@@ -85,13 +120,12 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
 def test_html_renders_in_chromium(smoke_run, tmp_path):
-    url = (smoke_run / "report.html").as_uri()
+    url = smoke_run.report_html.as_uri()
     shot = tmp_path / "shot.png"
     common = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True,
                          timeout=120).stdout
-    metrics = json.loads((smoke_run / "metrics.json").read_text())
-    for number in _table_numbers(metrics):
+    for number in _table_numbers(smoke_run):
         assert number in dom
     subprocess.run([*common, f"--screenshot={shot}", "--window-size=1200,2000", url],
                    capture_output=True, timeout=120)
@@ -106,48 +140,66 @@ def test_failing_notebook_is_named_and_kept(tmp_path, corpus_text):
     with pytest.raises(PipelineError, match=r"(?s)02_train.ipynb failed in cell.*partially"):
         run_report("smoke", {"models": ["lstm", "gru"], "pairs": [], "seeds": [0], "lr": 1e9},
                    reports_dir=tmp_path, figures_dir=None, progress=False)
-    assert (tmp_path / "smoke" / "notebooks" / "02_train-lstm.ipynb").exists()
-    assert (tmp_path / "smoke" / "notebooks" / "01_explore_data.ipynb").exists()
+    run = Run(tmp_path / "smoke")
+    assert run.executed_notebook("02_train-lstm.ipynb").exists()
+    assert list(run.read_steps()) == ["01_explore_data.ipynb"]  # the failed step is not done
 
 
 def test_unknown_parameter_refused_before_any_work(tmp_path):
-    with pytest.raises(Exception, match="unknown parameter.*epoch"):
+    with pytest.raises(ParameterError, match="unknown parameter.*epoch"):
         run_report("smoke", {"epoch": 3}, reports_dir=tmp_path, progress=False)
     assert not (tmp_path / "smoke").exists()
 
 
 def test_other_parameters_refuse_to_reuse_a_run_folder(smoke_run):
-    with pytest.raises(PipelineError, match="other parameters.*--fresh"):
-        run_report("smoke", {"epochs": 1}, reports_dir=smoke_run.parent, progress=False)
+    before = smoke_run.params_file.read_text()
+    with pytest.raises(PipelineError, match="other parameters.*epochs: 2 -> 1.*--fresh"):
+        run_report("smoke", {"epochs": 1}, reports_dir=smoke_run.root.parent, progress=False)
+    assert smoke_run.params_file.read_text() == before
 
 
 def test_rerun_resumes_the_run_folder(smoke_run, capfd):
-    checkpoints = sorted((smoke_run / "models").glob("*/checkpoint.pt"))
+    checkpoints = sorted(smoke_run.models_dir.glob("*/*.pt"))
     stamps = [p.stat().st_mtime_ns for p in checkpoints]
-    run_report("smoke", reports_dir=smoke_run.parent, figures_dir=None, progress=False)
-    assert "resuming the run in" in capfd.readouterr().err
+    run_report("smoke", reports_dir=smoke_run.root.parent, figures_dir=None, progress=False)
+    err = capfd.readouterr().err
+    assert "resuming the run in" in err and "running" not in err
+    assert err.count("is up to date, skipped") == len(smoke_run.read_steps())
     assert [p.stat().st_mtime_ns for p in checkpoints] == stamps  # nothing retrained
-    assert (smoke_run / "report.html").exists()
+    assert smoke_run.report_html.exists()
 
 
 def test_fresh_starts_beside_the_old_run(tmp_path):
-    from charlm.pipeline import prepare_run_dir
-
-    params = resolve("smoke")
-    first = prepare_run_dir(tmp_path, "smoke", params, fresh=False)
-    (first / "keep.txt").write_text("old")
-    second = prepare_run_dir(tmp_path, "smoke", params, fresh=True)
-    assert second != first and second.name.startswith("smoke-")
-    assert (first / "keep.txt").read_text() == "old"
+    first = choose_folder(tmp_path, "smoke", fresh=False)
+    first.root.mkdir()
+    (first.root / "keep.txt").write_text("old")
+    second = choose_folder(tmp_path, "smoke", fresh=True)
+    assert second.root != first.root and second.root.name.startswith("smoke-")
+    assert (first.root / "keep.txt").read_text() == "old"
 
 
-def test_notebook_refuses_undeclared_papermill_parameter():
-    from charlm.errors import ParameterError
-    from charlm.profiles import notebook_params
-
-    namespace = {"run_dir": "r", "profile": "smoke", "overrides": {}, "epochs": 3,
+def test_notebook_refuses_undeclared_papermill_parameter(tmp_path):
+    namespace = {"run_dir": str(tmp_path), "profile": "smoke", "overrides": {}, "epochs": 3,
                  "Path": object, "In": [], "_": None}
     with pytest.raises(ParameterError, match="unknown notebook parameter.*epochs.*overrides"):
-        notebook_params(namespace, ["run_dir", "profile", "overrides"])
+        open_run(namespace, ["run_dir", "profile", "overrides"])
     del namespace["epochs"]
-    assert notebook_params(namespace, ["run_dir", "profile", "overrides"])["profile"] == "smoke"
+    run, spec = open_run(namespace, ["run_dir", "profile", "overrides"])
+    assert spec.profile == "smoke" and run.read_spec() == spec  # opened on its own: recorded
+    run2, spec2 = open_run({**namespace, "profile": None, "overrides": None},
+                           ["run_dir", "profile", "overrides"])
+    assert spec2 == spec  # run by the pipeline: the folder's own run
+
+
+def test_changed_prompts_rerun_generation_and_report_only(smoke_run, capfd):
+    """Last in this module: it leaves the smoke run with other prompts."""
+    before = smoke_run.read_steps()
+    run_report("smoke", {"prompts": ["ROMEO:"]}, reports_dir=smoke_run.root.parent,
+               figures_dir=None, progress=False)
+    after = smoke_run.read_steps()
+    rerun = sorted(name for name in after if after[name]["finished"] != before[name]["finished"]
+                   or after[name]["seconds"] != before[name]["seconds"])
+    assert rerun == ["04_generate.ipynb", "05_report.ipynb"]
+    assert "changed: prompts" in capfd.readouterr().err
+    assert set(smoke_run.read_samples().prompt) == {"ROMEO:"}
+    assert "ROMEO:" in smoke_run.report_md.read_text()

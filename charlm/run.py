@@ -1,0 +1,295 @@
+"""The run folder: the one module that knows its layout, and reads and writes its files.
+
+    reports/<run>/                                  written by             read by
+      params.json        the resolved RunSpec        pipeline (or a         every notebook
+                                                     notebook on its own)
+      environment.json   hardware, versions, commit  pipeline               05
+      steps.json         each step's parameters      pipeline               pipeline (resume)
+      data_overview.csv  corpus, windows, split      01                     05
+      models/<model>-s<seed>/                        02 (charlm.train)      03, 04
+        checkpoint.pt    state_dicts + configs, history, vocabulary, RNG state
+        history.csv      one row per epoch
+        vocab.json       the characters
+        test_windows.pt  per-window test loss and correctness (final epoch)
+      metrics.json       runs, summary over seeds,   03                     05
+                         every comparison
+      metrics.csv, runs.csv, histories.csv           03                     people, spreadsheets
+      samples.json       generated text              04                     05
+      figures/*.png                                  01, 02, 03             05
+      notebooks/*.ipynb  executed copies             pipeline               people
+      report.html, report.md + report_files/         pipeline (05 exported) people
+
+A live run holds the folder (`Run.hold`): a second run on it stops at once, naming the holder.
+The hold is an OS file lock, so a killed process never leaves it behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from charlm.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
+from charlm.errors import RunBusyError
+
+# -- one model's folder
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.csv"
+VOCAB_FILE = "vocab.json"
+TEST_WINDOWS_FILE = "test_windows.pt"
+# -- the run folder
+MODELS_DIR = "models"
+PARAMS_FILE = "params.json"
+ENVIRONMENT_FILE = "environment.json"
+STEPS_FILE = "steps.json"
+DATA_OVERVIEW_FILE = "data_overview.csv"
+METRICS_FILE = "metrics.json"
+METRICS_CSV = "metrics.csv"
+RUNS_CSV = "runs.csv"
+HISTORIES_CSV = "histories.csv"
+SAMPLES_FILE = "samples.json"
+FIGURES_DIR = "figures"
+NOTEBOOKS_DIR = "notebooks"
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+REPORT_FILES_DIR = "report_files"
+LOCK_FILE = ".lock"
+HOLDER_FILE = ".holder.json"
+HELD_BY_PARENT_ENV = "CHARLM_RUN_HELD"  # set by a holder for the notebooks it starts
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """DataFrame rows as JSON-ready dicts (NaN written as null)."""
+    return df.astype(object).where(df.notna(), None).to_dict(orient="records")
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """One trained model's files: a run's models/<model>-s<seed>/, or `train --out`."""
+
+    path: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def history(self) -> Path:
+        return self.path / HISTORY_FILE
+
+    @property
+    def vocab(self) -> Path:
+        return self.path / VOCAB_FILE
+
+    @property
+    def test_windows(self) -> Path:
+        return self.path / TEST_WINDOWS_FILE
+
+    def write_history(self, history: list[dict]) -> None:
+        atomic_write_text(self.history, pd.DataFrame(history).to_csv(index=False))
+
+    def write_vocab(self, vocab_json: str) -> None:
+        atomic_write_text(self.vocab, vocab_json + "\n")
+
+    def write_test_windows(self, per_window: dict) -> None:
+        """Per-window results {starts, losses, correct} (tensors) of the final evaluation."""
+        atomic_torch_save(self.test_windows, per_window)
+
+    def read_test_windows(self) -> dict[str, Any]:
+        """Per-window results as numpy arrays, in text order (sorted by window start)."""
+        import torch
+
+        d = torch.load(self.test_windows, weights_only=True)
+        order = torch.argsort(d["starts"])
+        return {k: v[order].numpy() for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The figures of a run: written by notebooks 01-03, shown by the report (05)."""
+
+    folder: Path
+
+    @property
+    def char_frequencies(self) -> Path:
+        return self.folder / "char_frequencies.png"
+
+    @property
+    def loss_curves(self) -> Path:
+        return self.folder / "loss_curves.png"
+
+    @property
+    def accuracy(self) -> Path:
+        return self.folder / "accuracy.png"
+
+    @property
+    def time_and_size(self) -> Path:
+        return self.folder / "time_and_size.png"
+
+    @property
+    def loss_vs_time(self) -> Path:
+        return self.folder / "loss_vs_time.png"
+
+    def loss_curves_of(self, model: str) -> Path:
+        """One model's loss curves over its seeds (written by its 02_train)."""
+        return self.folder / f"loss_curves_{model}.png"
+
+    def written(self) -> list[Path]:
+        return sorted(self.folder.glob("*.png"))
+
+
+class Run:
+    """A run folder: every path in it, and reading and writing its files."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.figures = Figures(self.root / FIGURES_DIR)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.root)!r})"
+
+    # -- paths
+    params_file = property(lambda self: self.root / PARAMS_FILE)
+    environment_file = property(lambda self: self.root / ENVIRONMENT_FILE)
+    steps_file = property(lambda self: self.root / STEPS_FILE)
+    metrics_file = property(lambda self: self.root / METRICS_FILE)
+    samples_file = property(lambda self: self.root / SAMPLES_FILE)
+    notebooks_dir = property(lambda self: self.root / NOTEBOOKS_DIR)
+    report_html = property(lambda self: self.root / REPORT_HTML)
+    report_md = property(lambda self: self.root / REPORT_MD)
+    report_files_dir = property(lambda self: REPORT_FILES_DIR)  # relative, as Markdown links it
+    models_dir = property(lambda self: self.root / MODELS_DIR)
+
+    def model(self, model: str, seed: int) -> ModelFolder:
+        """The folder of one model (a name such as gru-h149) and seed."""
+        return ModelFolder(self.root / MODELS_DIR / f"{model}-s{seed}")
+
+    def executed_notebook(self, name: str) -> Path:
+        return self.notebooks_dir / name
+
+    # -- parameters, environment, steps
+    def write_spec(self, spec) -> None:
+        atomic_write_json(self.params_file, spec.params())
+
+    def read_params(self) -> dict[str, Any] | None:
+        """The flat parameters the folder holds, or None for a new folder."""
+        return json.loads(self.params_file.read_text()) if self.params_file.exists() else None
+
+    def read_spec(self):
+        from charlm.spec import RunSpec
+
+        params = self.read_params()
+        if params is None:
+            raise FileNotFoundError(
+                f"{self.params_file} does not exist: run the chain with python -m charlm report, "
+                "or give the notebook a profile so it resolves the run itself."
+            )
+        return RunSpec.from_params(params)
+
+    def write_environment(self, env: dict) -> None:
+        atomic_write_json(self.environment_file, env)
+
+    def read_environment(self) -> dict:
+        return json.loads(self.environment_file.read_text())
+
+    def read_steps(self) -> dict[str, dict]:
+        """{executed notebook: {"reads": parameters it ran with, "finished": time}}."""
+        return json.loads(self.steps_file.read_text()) if self.steps_file.exists() else {}
+
+    def record_step(self, name: str, reads: dict[str, Any], seconds: float) -> None:
+        steps = self.read_steps()
+        steps[name] = {"reads": reads, "seconds": round(seconds, 1),
+                       "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        atomic_write_json(self.steps_file, steps)
+
+    def forget_step(self, name: str) -> None:
+        steps = self.read_steps()
+        if steps.pop(name, None) is not None:
+            atomic_write_json(self.steps_file, steps)
+
+    # -- what the notebooks write and read
+    def write_data_overview(self, overview: pd.DataFrame) -> None:
+        atomic_write_text(self.root / DATA_OVERVIEW_FILE, overview.to_csv(index=False))
+
+    def read_data_overview(self) -> pd.DataFrame:
+        return pd.read_csv(self.root / DATA_OVERVIEW_FILE)
+
+    def write_metrics(self, runs: pd.DataFrame, histories: pd.DataFrame,
+                      summary: pd.DataFrame, comparisons: pd.DataFrame) -> None:
+        """metrics.json (runs, summary over seeds, every comparison) and CSV copies."""
+        payload = {"runs": _records(runs), "summary": _records(summary),
+                   "comparisons": _records(comparisons)}
+        atomic_write_json(self.metrics_file, payload)
+        atomic_write_text(self.root / METRICS_CSV, comparisons.to_csv(index=False))
+        atomic_write_text(self.root / RUNS_CSV, runs.to_csv(index=False))
+        atomic_write_text(self.root / HISTORIES_CSV, histories.to_csv(index=False))
+
+    def read_metrics(self) -> dict[str, pd.DataFrame]:
+        """{"runs", "summary", "comparisons"} as DataFrames, as notebook 03 wrote them."""
+        payload = json.loads(self.metrics_file.read_text())
+        return {key: pd.DataFrame(rows) for key, rows in payload.items()}
+
+    def read_histories(self) -> pd.DataFrame:
+        return pd.read_csv(self.root / HISTORIES_CSV)
+
+    def write_samples(self, samples: pd.DataFrame) -> None:
+        atomic_write_json(self.samples_file, _records(samples))
+
+    def read_samples(self) -> pd.DataFrame:
+        return pd.DataFrame(json.loads(self.samples_file.read_text()))
+
+    # -- holding the folder while a run is active
+    def holder(self) -> str:
+        """Who holds the folder, in words (from the holder's own note)."""
+        try:
+            h = json.loads((self.root / HOLDER_FILE).read_text())
+        except (OSError, ValueError):
+            return "another process (it has not written its name yet)"
+        return (f"process {h['pid']} on {h['host']} ({h['command']}), running since "
+                f"{h['since']}")
+
+    @contextmanager
+    def hold(self):
+        """Hold the folder for this process and the notebooks it starts; refuse if held.
+
+        A second holder gets RunBusyError at once, naming the holder. The lock is an OS file
+        lock (filelock: flock on POSIX), released by the OS when its process dies.
+        """
+        from filelock import FileLock, Timeout
+
+        key = str(self.root.resolve())
+        if os.environ.get(HELD_BY_PARENT_ENV) == key:  # the pipeline that started us holds it
+            yield self
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.root / LOCK_FILE), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RunBusyError(
+                f"The run folder {self.root} is in use by {self.holder()}. Wait for that run to "
+                "finish or stop it; or use --name (or --fresh) for a run folder of your own."
+            ) from None
+        previous = os.environ.get(HELD_BY_PARENT_ENV)
+        try:
+            atomic_write_json(self.root / HOLDER_FILE, {
+                "pid": os.getpid(), "host": socket.gethostname(),
+                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+            os.environ[HELD_BY_PARENT_ENV] = key
+            yield self
+        finally:
+            if previous is None:
+                os.environ.pop(HELD_BY_PARENT_ENV, None)
+            else:
+                os.environ[HELD_BY_PARENT_ENV] = previous
+            (self.root / HOLDER_FILE).unlink(missing_ok=True)
+            lock.release()

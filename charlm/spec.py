@@ -1,0 +1,99 @@
+"""One typed description of a run: the profile resolved, its configs, its comparisons.
+
+`resolve(profile, overrides)` is the one function that builds it; the run folder stores it as
+flat parameters (`RunSpec.params()`), and `RunSpec.from_params` reads them back.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from charlm.config import (
+    Configs,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    field_names,
+    parse_model_name,
+)
+from charlm.errors import ParameterError
+from charlm.profiles import PROFILES, profile_name
+
+RUN_FIELDS = field_names(RunConfig)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A resolved run: the profile's name, the base configs and the run-level parameters."""
+
+    profile: str
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    run: RunConfig
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> RunSpec:
+        """From flat parameters (profile + config fields + run fields); unknown names refused."""
+        params = dict(params)
+        profile = params.pop("profile", "custom")
+        known = Configs.names() | RUN_FIELDS
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter(s): {', '.join(unknown)}. "
+                f"Known parameters: {', '.join(sorted(known))}."
+            )
+        configs = Configs.from_flat({k: v for k, v in params.items() if k not in RUN_FIELDS})
+        run = RunConfig(**{k: v for k, v in params.items() if k in RUN_FIELDS})
+        return cls(profile, configs.data, configs.model, configs.train, run)
+
+    def params(self) -> dict[str, Any]:
+        """Flat parameters, JSON-ready: what the run folder stores and the steps read."""
+        out: dict[str, Any] = {}
+        for part in (self.data, self.model, self.train, self.run):
+            out.update(dataclasses.asdict(part))
+        return {**out, "profile": self.profile}
+
+    def configs(self, model: str | None = None, seed: int | None = None) -> Configs:
+        """The three configs of one model (a name such as gru-h149) and seed of this run."""
+        data, model_cfg, train = self.data, self.model, self.train
+        if model is not None:
+            model_cfg, split = parse_model_name(model, self.model)
+            if split:
+                data = dataclasses.replace(data, split=split)
+        if seed is not None:
+            train = dataclasses.replace(train, seed=seed)
+        return Configs(data, model_cfg, train)
+
+    @property
+    def main_pair(self) -> tuple[str, str]:
+        """The main comparison: the run's first two models (LSTM against GRU by default)."""
+        return self.run.models[0], self.run.models[1]
+
+    def comparisons(self) -> list[tuple[str, str]]:
+        """Every pair this run compares, the main pair first, each once."""
+        pairs = [self.main_pair, *(tuple(p) for p in self.run.pairs)]
+        return list(dict.fromkeys(pairs))
+
+
+def resolve(profile: str = "auto", overrides: dict[str, Any] | None = None) -> RunSpec:
+    """Profile + overrides -> a validated RunSpec (unknown names and bad values refused)."""
+    name = profile_name(profile)
+    return RunSpec.from_params({**PROFILES[name], **(overrides or {}), "profile": name})
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'key=value' from the command line; the value is read as a Python literal if it is one."""
+    if "=" not in text:
+        raise ParameterError(f"-p {text!r} is invalid: write -p key=value.")
+    key, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip().replace("-", "_"), value

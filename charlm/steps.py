@@ -1,0 +1,180 @@
+"""The work of the notebooks, one function per step of the chain.
+
+    open_run          every notebook: its run folder and resolved run
+    train_model       02_train: every seed of one model, checkpointed after every epoch
+    evaluate_run      03_evaluate: the runs table and every comparison of the run
+    generate_samples  04_generate: text from each model, for every prompt and temperature
+
+Each takes the Run (the folder) and the RunSpec (what to do) and returns tables; the notebook
+shows them and writes them through the Run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import types
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from charlm import analysis
+from charlm.checkpoint import configs_of, load_checkpoint, load_model
+from charlm.data import make_windows
+from charlm.errors import ParameterError
+from charlm.evaluate import window_losses
+from charlm.generate import generate
+from charlm.models import num_parameters, size_mb
+from charlm.run import Run
+from charlm.spec import RunSpec, resolve
+from charlm.train import run_training
+
+
+def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSpec]:
+    """A notebook's run folder and resolved run, from its globals().
+
+    Run by the pipeline (profile None), the run is read from the folder's parameters. Opened
+    on its own, the notebook resolves `profile` + `overrides` and records them in the folder.
+    papermill only warns about a parameter the notebook does not declare (`-p epochs 3` would be
+    silently ignored); this refuses it, naming what the notebook takes instead.
+    """
+    unknown = sorted(
+        k for k, v in namespace.items()
+        if not k.startswith("_") and k not in declared and k not in ("In", "Out")
+        and not isinstance(v, types.ModuleType) and not callable(v)
+    )
+    if unknown:
+        raise ParameterError(
+            f"unknown notebook parameter(s): {', '.join(unknown)}. This notebook takes "
+            f"{', '.join(declared)}; pass any other parameter inside overrides, e.g. "
+            f"-p overrides '{{\"{unknown[0]}\": ...}}'."
+        )
+    run = Run(namespace["run_dir"])
+    if namespace["profile"] is None:
+        return run, run.read_spec()
+    spec = resolve(namespace["profile"], namespace["overrides"])
+    run.write_spec(spec)
+    return run, spec
+
+
+# -- 02_train
+def _train_one(root: str, spec: RunSpec, model: str, seed: int, threads: int | None,
+               progress: bool) -> pd.DataFrame:
+    """Train one model and seed (in this process, or in a worker with `threads` threads)."""
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = spec.configs(model, seed)
+    folder = Run(root).model(model, seed)
+    result = run_training(cfg.data, cfg.model, cfg.train, out_dir=folder.path, progress=progress)
+    return pd.DataFrame(result.history).assign(model=model, seed=seed)
+
+
+def seed_jobs(spec: RunSpec) -> int:
+    """How many seeds train at the same time: `jobs`, at most one per seed."""
+    return max(1, min(spec.run.jobs, len(spec.run.seeds)))
+
+
+def train_model(run: Run, spec: RunSpec, model: str, progress: bool = True) -> pd.DataFrame:
+    """Train `model` once per seed of the run (resuming finished epochs); returns histories.
+
+    With jobs > 1, that many seeds train at the same time, each in its own process with an
+    equal share of the CPU threads; every seed still writes its own checkpoint after every
+    epoch, so an interrupted run resumes the same way. The run folder is held meanwhile.
+    """
+    if model not in spec.run.models:
+        raise ParameterError(f"model={model!r} is not one of this run's models "
+                             f"{spec.run.models}: add it to models, or pick one of them.")
+    seeds, jobs = spec.run.seeds, seed_jobs(spec)
+    with run.hold():
+        if jobs == 1:
+            runs = [_train_one(str(run.root), spec, model, s, None, progress) for s in seeds]
+            return pd.concat(runs, ignore_index=True)
+        work = partial(_train_one, str(run.root), spec, model,
+                       threads=max(1, torch.get_num_threads() // jobs), progress=False)
+        # spawn: no fork of a process holding torch threads. Leaving the block terminates the
+        # pool, so an error in one seed (raised here, with its type and message) or a Ctrl-C
+        # stops every seed at once; each keeps its finished epochs.
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            runs = list(tqdm(pool.imap_unordered(work, seeds), total=len(seeds),
+                             desc=f"{model}: seeds, {jobs} at a time", disable=not progress))
+    runs.sort(key=lambda h: seeds.index(h["seed"].iloc[0]))
+    return pd.concat(runs, ignore_index=True)
+
+
+# -- 03_evaluate
+@dataclass
+class Evaluation:
+    """What notebook 03 computes: the tables it shows and writes into the run folder."""
+
+    runs: pd.DataFrame  # one row per model and seed, with each run's test-loss interval
+    histories: pd.DataFrame  # one row per model, seed and epoch
+    summary: pd.DataFrame  # per model and metric, over seeds
+    comparisons: pd.DataFrame  # per pair (main pair first) and metric
+
+
+def _test_windows(run: Run, model: str, seed: int, batch_size: int) -> dict:
+    """Per-window test results of a model on all its test windows (computed if not saved)."""
+    folder = run.model(model, seed)
+    ckpt = load_checkpoint(folder.checkpoint)
+    if folder.test_windows.exists():
+        saved = folder.read_test_windows()
+        if saved["losses"].size == ckpt["history"][-1]["eval_windows"]:
+            return saved
+    net, vocab, _ = load_model(folder.checkpoint)
+    windows = make_windows(configs_of(ckpt).data, vocab=vocab)
+    losses, correct = window_losses(net, windows.data, windows.test_starts, windows.seq_len,
+                                    batch_size)
+    folder.write_test_windows({"starts": windows.test_starts, "losses": losses,
+                               "correct": correct.bool()})
+    return folder.read_test_windows()
+
+
+def _run_row(model: str, seed: int, ckpt: dict) -> dict:
+    """One row of the runs table, from a checkpoint."""
+    cfg, last = configs_of(ckpt), ckpt["history"][-1]
+    return {"model": model, "seed": seed, "cell": cfg.model.cell,
+            "hidden_size": cfg.model.hidden_size, "split": cfg.data.split,
+            "objective": cfg.train.objective, "epochs_done": ckpt["epoch"],
+            "epochs": cfg.train.epochs, "train_loss": last["train_loss"],
+            "test_loss": last["test_loss"], "test_accuracy": last["test_accuracy"],
+            "test_bpc": last["test_bpc"], "train_time": last["elapsed_train_seconds"],
+            "parameters": num_parameters(ckpt["model"]), "size_mb": size_mb(ckpt["model"])}
+
+
+def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
+    """Every model and seed of the run on all its test windows, and every comparison, once."""
+    rows, histories, per_window = [], [], {}
+    for model in spec.run.models:
+        for seed in spec.run.seeds:
+            ckpt = load_checkpoint(run.model(model, seed).checkpoint)
+            rows.append(_run_row(model, seed, ckpt))
+            histories.append(pd.DataFrame(ckpt["history"]).assign(model=model, seed=seed))
+            per_window[(model, seed)] = _test_windows(run, model, seed,
+                                                      spec.train.eval_batch_size)
+    runs = analysis.with_test_loss_intervals(pd.DataFrame(rows), per_window)
+    return Evaluation(
+        runs=runs,
+        histories=pd.concat(histories, ignore_index=True),
+        summary=analysis.summary_over_seeds(runs),
+        comparisons=analysis.comparisons(runs, spec.comparisons(), per_window),
+    )
+
+
+# -- 04_generate
+def generate_samples(run: Run, spec: RunSpec) -> pd.DataFrame:
+    """Samples of each model (first seed) for every prompt and temperature."""
+    rows, r = [], spec.run
+    for model_name in r.models:
+        model, vocab, ckpt = load_model(run.model(model_name, r.seeds[0]).checkpoint)
+        context = configs_of(ckpt).data.seq_len
+        for prompt in r.prompts:
+            for temperature in r.temperatures:
+                text = generate(model, vocab, prompt, r.gen_length, temperature,
+                                seed=r.gen_seed, context=context)
+                rows.append({"model": model_name, "prompt": prompt, "temperature": temperature,
+                             "seed": r.gen_seed, "text": text})
+    return pd.DataFrame(rows)
+
