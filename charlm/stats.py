@@ -8,7 +8,7 @@ import numpy as np
 from scipy import stats as sps
 
 LEVEL = 0.95
-SINGLE_RUN_FLOOR = 0.05  # with one run and no interval, a winner needs a 5% relative difference
+SINGLE_RUN_MIN_RELATIVE_DIFFERENCE = 0.05  # one run, no interval: a winner needs 5% apart
 
 
 @dataclass
@@ -96,15 +96,16 @@ def verdict(
     """The winner's name, or None when the difference is within noise.
 
     With an interval, a winner only where it excludes zero. Without one (a single run of a
-    noisy quantity), only where the relative difference exceeds SINGLE_RUN_FLOOR. Exact
-    quantities (model size) pass an interval of zero width.
+    noisy quantity), only where the relative difference exceeds
+    SINGLE_RUN_MIN_RELATIVE_DIFFERENCE. Exact quantities (model size) pass an interval of zero
+    width.
     """
     if a == b:
         return None
     if interval is not None:
         if not interval.excludes_zero:
             return None
-    elif abs(a - b) / max(abs(a), abs(b), 1e-12) < SINGLE_RUN_FLOOR:
+    elif abs(a - b) / max(abs(a), abs(b), 1e-12) < SINGLE_RUN_MIN_RELATIVE_DIFFERENCE:
         return None
     a_better = (a > b) == higher_is_better
     return name_a if a_better else name_b

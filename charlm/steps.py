@@ -56,7 +56,8 @@ def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSp
     if namespace["profile"] is None:
         return run, run.read_spec()
     spec = resolve(namespace["profile"], namespace["overrides"])
-    run.write_spec(spec)
+    with run.hold():  # refused while a pipeline runs in this folder
+        run.write_spec(spec)
     return run, spec
 
 

@@ -77,24 +77,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def train_epoch(
-    model,
-    optimizer,
-    windows: Windows,
-    cfg: TrainConfig,
-    epoch: int,
-    step0: int,
-    total_steps: int,
-    progress: bool = True,
-) -> dict:
+def epoch_order(n_train: int, cfg: TrainConfig, epoch: int) -> torch.Tensor:
+    """The shuffled order of the training windows in one epoch: a function of seed and epoch."""
+    return torch.randperm(
+        n_train, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    )
+
+
+def _check_diverged(sums, loss, limit: float, epoch: int, step: int, lr: float) -> None:
+    """Raise TrainingDivergedError if the accumulated or current loss is not finite or too high."""
+    if not torch.isfinite(sums).all() or loss.item() > limit:
+        raise TrainingDivergedError(
+            f"The training loss became {loss.item():.4g} in epoch {epoch} at step {step} "
+            f"(diverged: NaN, infinite or above {limit:.1f} nats; lr {lr:.3g}). Lower the "
+            "learning rate or set grad_clip; the checkpoint of the last finished epoch is kept."
+        )
+
+
+def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int, step0: int,
+                total_steps: int, progress: bool = True) -> dict:
     """One pass over the (shuffled) training windows; returns the epoch's training record."""
     device = windows.data.device
     n_steps = steps_per_epoch(windows.train_starts.numel(), cfg)
-    order = torch.randperm(
-        windows.train_starts.numel(),
-        generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
-    )
-    order = order.to(device)
+    order = epoch_order(windows.train_starts.numel(), cfg, epoch).to(device)
     skip_mask = windows.test_target_mask() if cfg.objective == "all" else None
     target_offsets = torch.arange(1, windows.seq_len + 1, device=device)  # once, not per step
     sums = torch.zeros(2, device=device)  # objective loss, last-position loss
@@ -119,29 +124,19 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         # accumulate on the device; look at the numbers only every LOG_EVERY steps on CUDA
         sums += torch.stack([loss.detach(), last_loss.detach()])
-        if device.type == "cpu" or (step + 1) % LOG_EVERY == 0 or step + 1 == n_steps:
-            if not torch.isfinite(sums).all() or loss.item() > diverged_above:
-                raise TrainingDivergedError(
-                    f"The training loss became {loss.item():.4g} in epoch {epoch} at step "
-                    f"{step + 1} (diverged: NaN, infinite or above {diverged_above:.1f} nats; "
-                    f"lr {optimizer.param_groups[0]['lr']:.3g}). Lower the learning rate or set "
-                    "grad_clip; the checkpoint of the last finished epoch is kept."
-                )
-        if (step + 1) % LOG_EVERY == 0 or step + 1 == n_steps:
+        logged = (step + 1) % LOG_EVERY == 0 or step + 1 == n_steps
+        if device.type == "cpu" or logged:
+            _check_diverged(sums, loss, diverged_above, epoch, step + 1,
+                            optimizer.param_groups[0]["lr"])
+        if logged:
             bar.set_postfix(loss=f"{sums[0].item() / (step + 1):.4f}", refresh=False)
             bar.update(step + 1 - bar.n)
     _sync(device)
     seconds = time.perf_counter() - start
     bar.close()
     obj, last = (sums / n_steps).tolist()
-    return {
-        "epoch": epoch,
-        "train_loss": last,
-        "objective_loss": obj,
-        "steps": n_steps,
-        "lr": optimizer.param_groups[0]["lr"],
-        "train_seconds": seconds,
-    }
+    return {"epoch": epoch, "train_loss": last, "objective_loss": obj, "steps": n_steps,
+            "lr": optimizer.param_groups[0]["lr"], "train_seconds": seconds}
 
 
 def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool):
