@@ -58,11 +58,12 @@ def accuracy_curves(histories: pd.DataFrame, path=None):
     return _save(fig, path)
 
 
-def time_and_size(finals: pd.DataFrame, path=None):
+def time_and_size(runs: pd.DataFrame, path=None):
+    """Training time per model (bar = mean over seeds, whisker = spread) and model size."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    sns.barplot(data=finals, x="model", y="train_time", hue="model", ax=axes[0], errorbar="sd")
+    sns.barplot(data=runs, x="model", y="train_time", hue="model", ax=axes[0], errorbar="sd")
     axes[0].set(title="Training time", ylabel="seconds", xlabel="")
-    sizes = finals.drop_duplicates("model")
+    sizes = runs.drop_duplicates("model")
     sns.barplot(data=sizes, x="model", y="size_mb", hue="model", ax=axes[1])
     axes[1].set(title="Model size", ylabel="MB (float32)", xlabel="")
     fig.tight_layout()
