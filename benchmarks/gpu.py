@@ -1,9 +1,14 @@
 """GPU benchmark: the faithful setting (objective last, batch 128, Adam 1e-3) on CUDA.
 
-Per model: the baseline (DataLoader on the host, one-hot in forward, cuDNN) and charlm (corpus
-and batches on the GPU, no host sync inside a step), eager and with the whole step captured in a
-CUDA graph, each for a few epochs; projects the 30-epoch time. Without CUDA it runs a tiny CPU
-fallback so the script itself stays tested.
+Side by side in one run, per model (LSTM, GRU):
+- the baseline (DataLoader on the host, one-hot in forward, cuDNN, `.item()` each step);
+- charlm eager (the training loop of `train.train`: corpus and batches on the GPU);
+- charlm's group step (`charlm.group`) with the whole step in a CUDA graph, K = 1, 2, 6, 10
+  models at once: ms per step of the group, projected to 30 epochs;
+- end to end: what notebook 02 does for a model and 5 seeds, batched (corpus, training, every
+  epoch's evaluation, the final evaluation on all test windows, checkpoints), for a few epochs,
+  projected to 30.
+Without CUDA it runs a tiny CPU fallback, so the script itself stays tested.
 
     bash benchmarks/gpu.sh            # writes benchmarks/results/gpu.md and gpu.csv
 """
@@ -11,9 +16,12 @@ fallback so the script itself stays tested.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -21,9 +29,13 @@ from baseline import BaselineRNN, make_loader
 from common import charlm_step, faithful_epoch_steps, write
 
 from charlm import reference
-from charlm.config import DataConfig, ModelConfig
+from charlm.batched import StackedCharRNN
+from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
 from charlm.data import make_windows
+from charlm.group import GroupStep, graph_versus_eager, stacked_optimizer, train_group
 from charlm.models import CharRNN
+
+GROUP_SIZES = {True: (1, 2, 6, 10), False: (1, 2)}  # K on CUDA, on the CPU fallback
 
 
 def sync(device):
@@ -50,67 +62,116 @@ def time_baseline(windows, cell, steps, device):
     return (time.perf_counter() - t) / steps
 
 
-def time_charlm(windows, cell, steps, device, graph: bool):
+def time_charlm_eager(windows, cell, steps, device):
+    """The product's eager step (train.train on CUDA): CharRNN with cuDNN, batches on the GPU."""
     model = CharRNN(windows.vocab.size, ModelConfig(cell)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=graph and device.type == "cuda")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     data, train = windows.data.to(device), windows.train_starts.to(device)
     order = torch.randperm(train.numel(), device=device)
     total = torch.zeros((), device=device)
-    static = train[order[:128]].clone()
-    step = lambda: charlm_step(model, opt, data, static, set_to_none=False)  # noqa: E731
-    if graph and device.type == "cuda":
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            for _ in range(3):  # warm up before capture
-                step()
-        torch.cuda.current_stream().wait_stream(s)
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g):
-            static_loss = step()
-        run = lambda: (g.replay(), static_loss)[1]  # noqa: E731
-    else:
-        run = step
     sync(device)
     t = time.perf_counter()
     for i in range(steps):
-        static.copy_(train[order[(i * 128) % (train.numel() - 128) :][:128]])
-        total += run().detach()
+        total += charlm_step(model, opt, data, train[order[(i * 128) % (train.numel() - 128):][
+            :128]])
     sync(device)
-    seconds = (time.perf_counter() - t) / steps
     assert torch.isfinite(total), "non-finite loss"
-    return seconds
+    return (time.perf_counter() - t) / steps
+
+
+def time_group(windows, cell, steps, device, k: int):
+    """K models of the faithful setting as one step (charlm.group), in a CUDA graph on CUDA."""
+    configs = [TrainConfig(seed=s) for s in range(k)]
+    models = []
+    for s in range(k):
+        torch.manual_seed(s)
+        models.append(CharRNN(windows.vocab.size, ModelConfig(cell)))
+    w = windows.to(device)
+    stacked = StackedCharRNN(models).to(device)
+    optimizer = stacked_optimizer(stacked, 1e-3, [None] * k, device)
+    stepper = GroupStep(stacked, optimizer, w, configs, graph=device.type == "cuda")
+    orders = torch.stack([torch.randperm(w.train_starts.numel(), device=device)
+                          for _ in range(k)])
+    n_batches = w.train_starts.numel() // 128
+    stepper.run(w.train_starts[orders[:, :128]])  # capture (not timed)
+    total = torch.zeros(k, 2, device=device)
+    sync(device)
+    t = time.perf_counter()
+    for i in range(steps):
+        j = i % n_batches
+        total += stepper.run(w.train_starts[orders[:, j * 128:(j + 1) * 128]])
+    sync(device)
+    assert torch.isfinite(total).all(), "non-finite loss"
+    return (time.perf_counter() - t) / steps
+
+
+def end_to_end(cell: str, seeds: int, epochs: int, data: DataConfig, max_steps=None) -> dict:
+    """What notebook 02 does for one model and its seeds, batched: corpus to final checkpoints
+    and full test evaluations, for `epochs` epochs; projected to the reference's 30."""
+    train = TrainConfig(epochs=epochs, eval_windows=20_000, max_steps=max_steps)
+    configs = [Configs(data, ModelConfig(cell), replace(train, seed=s)) for s in range(seeds)]
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        histories = train_group(configs, [Path(tmp) / str(s) for s in range(seeds)],
+                                progress=False)
+        wall = time.perf_counter() - t
+    h = pd.DataFrame(histories[0])
+    per_epoch = h.train_seconds.mean() + seeds * h.eval_seconds.iloc[:-1].mean() if epochs > 1 \
+        else h.train_seconds.mean()
+    full_eval = seeds * h.eval_seconds.iloc[-1]
+    setup = wall - h.train_seconds.sum() - seeds * h.eval_seconds.sum()
+    total = reference.SETTING["epochs"]
+    return {"cell": cell, "impl": f"end to end, {seeds} seeds batched, {epochs} epochs",
+            "measured_s": wall, f"projected_{total}_epochs_s": setup + per_epoch * (
+                total - 1) + h.train_seconds.mean() + full_eval,
+            "test_loss_last_epoch": float(np.mean([r[-1]["test_loss"] for r in histories]))}
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=float, default=1.0, help="epochs timed per run")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--epochs", type=float, default=0.5, help="epochs timed per step variant")
+    ap.add_argument("--e2e-epochs", type=int, default=2, help="epochs of the end-to-end run")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.type == "cuda"
-    windows = make_windows(DataConfig() if cuda else DataConfig(max_chars=50_000))
-    epoch_steps = faithful_epoch_steps(windows)
-    epochs = reference.SETTING["epochs"]
-    steps = int(args.epochs * epoch_steps) if cuda else 5
+    data = DataConfig() if cuda else DataConfig(max_chars=50_000)
+    windows = make_windows(data)
+    epoch_steps, total = faithful_epoch_steps(windows), reference.SETTING["epochs"]
+    steps = int(args.epochs * epoch_steps) if cuda else 3
+    variants = {"baseline": (time_baseline, ()), "charlm eager": (time_charlm_eager, ()),
+                **{f"charlm group, K={k}, {'CUDA graph' if cuda else 'eager'}": (time_group, (k,))
+                   for k in GROUP_SIZES[cuda]}}
     rows = []
     for cell in ("lstm", "gru"):
-        variants = {"baseline": (time_baseline, ()), "charlm eager": (time_charlm, (False,)),
-                    "charlm cuda graph": (time_charlm, (True,))}
         for name, (fn, extra) in variants.items():
             try:
                 sec = fn(windows, cell, steps, device, *extra)
                 rows.append({"cell": cell, "impl": name, "ms_per_step": sec * 1000,
-                             "projected_30_epochs_s": sec * epoch_steps * epochs})
+                             f"projected_{total}_epochs_s": sec * epoch_steps * total})
             except Exception as exc:  # report, keep measuring the others
                 rows.append({"cell": cell, "impl": name, "error": repr(exc)[:200]})
+    if cuda:  # the captured step must give the eager step's numbers
+        for cell in ("lstm", "gru"):
+            try:
+                rows.append({"cell": cell, "impl": "graph vs eager, K=3, 100 steps",
+                             **graph_versus_eager(cell)})
+            except Exception as exc:
+                rows.append({"cell": cell, "impl": "graph vs eager", "error": repr(exc)[:200]})
+    for cell in ("lstm", "gru"):
+        try:
+            rows.append(end_to_end(cell, 5 if cuda else 2, args.e2e_epochs if cuda else 1, data,
+                                   None if cuda else 3))
+        except Exception as exc:
+            rows.append({"cell": cell, "impl": "end to end", "error": repr(exc)[:200]})
     df = pd.DataFrame(rows)
     name = "gpu" if cuda else "gpu_cpu_fallback"
     title = (f"Faithful setting on {torch.cuda.get_device_name(0)}" if cuda else
              "GPU benchmark, CPU fallback (no CUDA here; tiny setting, not a measurement)")
     lstm, gru = reference.NUMBERS["train_time"]
-    write(name, df, title + f", {steps} steps per variant; reference ({reference.HARDWARE}): "
-          f"{lstm:.0f} s / {gru:.0f} s", args.out)
+    write(name, df, title + f", {steps} steps per step variant; reference ({reference.HARDWARE})"
+          f": {lstm:.0f} s / {gru:.0f} s per model", args.out)
 
 
 if __name__ == "__main__":

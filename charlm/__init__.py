@@ -1,9 +1,10 @@
 """charlm: recurrent character-level language models on Tiny Shakespeare, compared honestly.
 
 Importing charlm does no work: no download, no argument parsing. The modules, bottom to top:
-errors, atomic, project, reference -> config, profiles, spec -> data, fused, models -> run (the
-run folder) -> checkpoint, evaluate, generate, train -> stats, analysis -> steps (the notebooks'
-work), explore, figures, report (the report's sections) -> export, pipeline -> __main__.
+errors, atomic, project, reference -> config, profiles, spec -> data, fused, models, batched ->
+run (the run folder) -> checkpoint, evaluate, generate, train, group (seeds trained together) ->
+stats, analysis -> steps (the notebooks' work), explore, figures, report (the report's
+sections) -> export, pipeline -> __main__.
 """
 
 from charlm.config import Configs, DataConfig, ModelConfig, RunConfig, TrainConfig

@@ -16,7 +16,7 @@ from charlm.models import CharRNN
 def save_checkpoint(
     path: str | Path,
     model,
-    optimizer,
+    optimizer_state: dict | None,
     vocab: Vocab,
     configs: Configs,
     history: list[dict],
@@ -26,7 +26,7 @@ def save_checkpoint(
     path = Path(path)
     state = {
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer": optimizer_state,
         "configs": configs.to_dict(),
         "vocab": vocab.to_json(),
         "history": history,

@@ -205,6 +205,9 @@ class RunConfig:
     # seeds trained at the same time, each in a process with its share of the CPU threads: no
     # gain on a 2-core CPU (benchmarks/results/seeds.md); for many cores or a GPU
     jobs: int = 1
+    # the seeds of a model trained as one stacked computation (charlm/group.py): None = on CUDA
+    # (one small model leaves a GPU idle), off on a CPU (no gain on 2 cores)
+    batched: bool | None = None
     prompts: list = field(default_factory=lambda: [reference.PROMPT])
     temperatures: list = field(default_factory=lambda: [0.5, 0.8, 1.0])
     gen_length: int = 200
@@ -223,6 +226,9 @@ class RunConfig:
         if len(set(self.seeds)) != len(self.seeds) or len(set(self.models)) != len(self.models):
             raise ParameterError("seeds and models must not repeat.")
         _positive_int("jobs", self.jobs)
+        if self.batched not in (None, True, False):
+            raise ParameterError(f"batched={self.batched!r} is invalid: use true, false or None "
+                                 "(on CUDA only).")
         for pair in self.pairs:
             if (not isinstance(pair, (list, tuple)) or len(pair) != 2
                     or not set(pair) <= set(self.models)):

@@ -27,10 +27,11 @@ from charlm.data import make_windows
 from charlm.errors import ParameterError
 from charlm.evaluate import window_losses
 from charlm.generate import generate
+from charlm.group import train_group
 from charlm.models import num_parameters, size_mb
 from charlm.run import Run
 from charlm.spec import RunSpec, resolve
-from charlm.train import run_training
+from charlm.train import resolve_device, run_training
 
 
 def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSpec]:
@@ -73,6 +74,13 @@ def _train_one(root: str, spec: RunSpec, model: str, seed: int, threads: int | N
     return pd.DataFrame(result.history).assign(model=model, seed=seed)
 
 
+def batched(spec: RunSpec) -> bool:
+    """Whether the seeds of a model train as one stacked computation: `batched`, else on CUDA."""
+    if spec.run.batched is not None:
+        return spec.run.batched
+    return resolve_device(spec.train.device).type == "cuda"
+
+
 def seed_jobs(spec: RunSpec) -> int:
     """How many seeds train at the same time: `jobs`, at most one per seed."""
     return max(1, min(spec.run.jobs, len(spec.run.seeds)))
@@ -90,6 +98,11 @@ def train_model(run: Run, spec: RunSpec, model: str, progress: bool = True) -> p
                              f"{spec.run.models}: add it to models, or pick one of them.")
     seeds, jobs = spec.run.seeds, seed_jobs(spec)
     with run.hold():
+        if batched(spec):  # all seeds as one computation, each model as if alone
+            histories = train_group([spec.configs(model, s) for s in seeds],
+                                    [run.model(model, s).path for s in seeds], progress)
+            return pd.concat([pd.DataFrame(h).assign(model=model, seed=s)
+                              for h, s in zip(histories, seeds)], ignore_index=True)
         if jobs == 1:
             runs = [_train_one(str(run.root), spec, model, s, None, progress) for s in seeds]
             return pd.concat(runs, ignore_index=True)

@@ -84,11 +84,12 @@ def epoch_order(n_train: int, cfg: TrainConfig, epoch: int) -> torch.Tensor:
     )
 
 
-def _check_diverged(sums, loss, limit: float, epoch: int, step: int, lr: float) -> None:
+def check_diverged(sums, loss, limit: float, epoch: int, step: int, lr: float,
+                    who: str = "") -> None:
     """Raise TrainingDivergedError if the accumulated or current loss is not finite or too high."""
     if not torch.isfinite(sums).all() or loss.item() > limit:
         raise TrainingDivergedError(
-            f"The training loss became {loss.item():.4g} in epoch {epoch} at step {step} "
+            f"The training loss{who} became {loss.item():.4g} in epoch {epoch} at step {step} "
             f"(diverged: NaN, infinite or above {limit:.1f} nats; lr {lr:.3g}). Lower the "
             "learning rate or set grad_clip; the checkpoint of the last finished epoch is kept."
         )
@@ -126,7 +127,7 @@ def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int
         sums += torch.stack([loss.detach(), last_loss.detach()])
         logged = (step + 1) % LOG_EVERY == 0 or step + 1 == n_steps
         if device.type == "cpu" or logged:
-            _check_diverged(sums, loss, diverged_above, epoch, step + 1,
+            check_diverged(sums, loss, diverged_above, epoch, step + 1,
                             optimizer.param_groups[0]["lr"])
         if logged:
             bar.set_postfix(loss=f"{sums[0].item() / (step + 1):.4f}", refresh=False)
@@ -188,10 +189,10 @@ def resume_conflicts(ckpt: dict, configs: Configs) -> list[str]:
     return diffs
 
 
-def _resume(model, optimizer, configs: Configs, path: Path) -> list[dict]:
-    """Load model, optimizer and history from path if it exists; returns the history so far."""
-    if not path.exists():
-        return []
+def resumable_checkpoint(path: Path | None, configs: Configs) -> dict | None:
+    """The checkpoint at path to resume from (None if there is none); other settings refused."""
+    if path is None or not path.exists():
+        return None
     ckpt = load_checkpoint(path)
     diffs = resume_conflicts(ckpt, configs)
     if diffs:
@@ -199,31 +200,35 @@ def _resume(model, optimizer, configs: Configs, path: Path) -> list[dict]:
             f"{path} was made with other settings ({'; '.join(diffs)}). Use another output "
             "folder for a new run, or the same settings to resume this one."
         )
-    model.load_state_dict(ckpt["model"])
-    if ckpt.get("optimizer") is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    return list(ckpt["history"])
+    print(f"charlm: resuming {path} after epoch {ckpt['epoch']} of {configs.train.epochs}.",
+          file=sys.stderr)
+    return ckpt
 
 
-def _run_epoch(model, optimizer, windows, cfg, epoch, per_epoch, history, folder, configs,
-               progress):
-    """Train, evaluate and checkpoint one epoch, then append its record to history."""
-    record = train_epoch(model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch,
-                         per_epoch * cfg.epochs, progress)
-    final = epoch == cfg.epochs
-    test_record, per_window = evaluate_epoch(model, windows, cfg, final)
-    record.update(test_record)
-    done = sum(r["train_seconds"] for r in history)
-    record["elapsed_train_seconds"] = done + record["train_seconds"]
+def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs: Configs,
+                 record: dict, history: list[dict], folder: ModelFolder | None) -> None:
+    """Evaluate a trained epoch, checkpoint it (with folder), and append its record to history."""
+    epoch = record["epoch"]
+    final = epoch == configs.train.epochs
+    test_record, per_window = evaluate_epoch(model, windows, configs.train, final)
+    record = {**record, **test_record}
+    record["elapsed_train_seconds"] = sum(r["train_seconds"] for r in history) + record[
+        "train_seconds"]
     if folder:
         if final:  # per-window test results, for the report's block bootstrap
             folder.write_test_windows(per_window)
-        save_checkpoint(folder.checkpoint, model, optimizer, windows.vocab, configs,
+        save_checkpoint(folder.checkpoint, model, optimizer_state, windows.vocab, configs,
                         [*history, record], epoch)
         folder.write_history([*history, record])
         folder.write_vocab(windows.vocab.to_json())
     history.append(record)
+
+
+def say_interrupted(epoch: int, path: Path | None, done: int) -> None:
+    where = (f"the checkpoint {path} holds epochs 1-{done}" if path and done
+             else "no epoch had finished, so there is no checkpoint")
+    print(f"charlm: interrupted in epoch {epoch}; {where}. Run the same command again to "
+          "resume.", file=sys.stderr)
 
 
 def train(
@@ -246,22 +251,22 @@ def train(
     configs = Configs(data_cfg or DataConfig(), model.cfg, cfg)
     folder = ModelFolder(Path(out_dir)) if out_dir is not None else None
     path = folder.checkpoint if folder else None
-    history = _resume(model, optimizer, configs, path) if path else []
-    if history:
-        print(
-            f"charlm: resuming {path} after epoch {len(history)} of {cfg.epochs}.", file=sys.stderr
-        )
+    history = []
+    ckpt = resumable_checkpoint(path, configs)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        if ckpt.get("optimizer") is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        history = list(ckpt["history"])
     per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         try:
-            _run_epoch(model, optimizer, windows, cfg, epoch, per_epoch, history, folder, configs,
-                       progress)
+            record = train_epoch(model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch,
+                                 per_epoch * cfg.epochs, progress)
+            finish_epoch(model, optimizer.state_dict(), windows, configs, record, history, folder)
         except KeyboardInterrupt:
-            done = len(history)
-            where = (f"the checkpoint {path} holds epochs 1-{done}" if path and done
-                     else "no epoch had finished, so there is no checkpoint")
-            print(f"charlm: interrupted in epoch {epoch}; {where}. Run the same command again "
-                  "to resume.", file=sys.stderr)
+            say_interrupted(epoch, path, len(history))
             raise
     return history
 

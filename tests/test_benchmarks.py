@@ -26,7 +26,11 @@ def test_gpu_benchmark_cpu_fallback(tmp_path, corpus_text):
     subprocess.run([sys.executable, str(BENCH / "gpu.py"), "--out", str(tmp_path)],
                    check=True, capture_output=True, timeout=300)
     df = pd.read_csv(tmp_path / "gpu_cpu_fallback.csv")
-    assert len(df) == 6 and "error" not in df.columns, df.to_string()
+    assert "error" not in df.columns, df.to_string()
+    assert {"baseline", "charlm eager", "charlm group, K=1, eager",
+            "charlm group, K=2, eager"} <= set(df.impl)
+    e2e = df[df.impl.str.startswith("end to end")]
+    assert len(e2e) == 2 and (e2e.measured_s > 0).all() and e2e.test_loss_last_epoch.notna().all()
 
 
 def test_seeds_benchmark_tiny(tmp_path, corpus_text):

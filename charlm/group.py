@@ -1,0 +1,287 @@
+"""The seeds of one model trained together, as one stacked computation (a `batched` run).
+
+`train_group` takes K configs that differ only in their seed. Each model gets the initialisation
+its seed gives it alone, its own data order, its own Adam state (Adam is elementwise, so one Adam
+over the stacked parameters is K Adams) and its own gradient clipping; after every epoch each model
+is evaluated, checkpointed and resumable exactly as if it had been trained alone. On CUDA the whole
+step (batch gather, forward, loss, backward, clipping, Adam, loss accumulation) is captured once in
+a CUDA graph and replayed; the learning rate is a device tensor; the host looks at the numbers only
+every LOG_EVERY steps.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from charlm.batched import StackedCharRNN, clip_per_model, stacked_loss
+from charlm.config import Configs
+from charlm.data import make_windows
+from charlm.models import CharRNN
+from charlm.run import ModelFolder
+from charlm.train import (
+    DIVERGENCE_FACTOR,
+    LOG_EVERY,
+    check_diverged,
+    epoch_order,
+    finish_epoch,
+    learning_rate,
+    resolve_device,
+    resumable_checkpoint,
+    say_interrupted,
+    steps_per_epoch,
+)
+
+
+def _check_group(configs: list[Configs]) -> None:
+    base = configs[0]
+    for cfg in configs[1:]:
+        if (cfg.data, cfg.model) != (base.data, base.model) or [
+                v for k, v in vars(cfg.train).items() if k != "seed"] != [
+                v for k, v in vars(base.train).items() if k != "seed"]:
+            raise ValueError("a group trains models that differ only in their seed")
+
+
+def train_group(configs: list[Configs], out_dirs: list[Path] | None = None,
+                progress: bool = True, graph: bool = True) -> list[list[dict]]:
+    """Train K models that differ only in their seed together; returns K histories.
+
+    out_dirs: a model folder per model (checkpoints, resumed per model), or None.
+    graph: on CUDA, capture the step in a CUDA graph (falls back to eager if capture fails).
+    """
+    _check_group(configs)
+    device = resolve_device(configs[0].train.device)
+    windows = make_windows(configs[0].data).to(device)
+    folders = [ModelFolder(Path(d)) for d in out_dirs] if out_dirs else [None] * len(configs)
+    models, histories, optimizer_states = [], [], []
+    for cfg, folder in zip(configs, folders):
+        torch.manual_seed(cfg.train.seed)  # the initialisation this seed gives alone
+        model = CharRNN(windows.vocab.size, cfg.model)
+        ckpt = resumable_checkpoint(folder.checkpoint if folder else None, cfg)
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+        models.append(model)
+        histories.append(list(ckpt["history"]) if ckpt else [])
+        optimizer_states.append(ckpt.get("optimizer") if ckpt else None)
+    # models at the same epoch train together (an interruption while the K checkpoints were
+    # being written can leave some one epoch ahead: each epoch-mate group goes on by itself)
+    for done in sorted({len(h) for h in histories}):
+        idx = [i for i, h in enumerate(histories) if len(h) == done]
+        _train_stacked([models[i] for i in idx], [configs[i] for i in idx], windows,
+                       [histories[i] for i in idx], [optimizer_states[i] for i in idx],
+                       [folders[i] for i in idx], progress, graph)
+    return histories
+
+
+def stacked_optimizer(stacked: StackedCharRNN, lr: float, states: list[dict | None],
+                      device: torch.device) -> torch.optim.Adam:
+    """Adam over the stacked parameters, from the K models' own Adam states when resuming."""
+    capturable = device.type == "cuda"  # graph-safe: step counts and the lr live on the device
+    optimizer = torch.optim.Adam(stacked.parameters(),
+                                 lr=torch.tensor(lr, device=device) if capturable else lr,
+                                 capturable=capturable)
+    if states[0] is not None:
+        per_param = states[0]["state"]
+        optimizer.load_state_dict({
+            "state": {i: {"step": per_param[i]["step"],
+                          **{key: torch.stack([s["state"][i][key] for s in states])
+                             for key in ("exp_avg", "exp_avg_sq")}}
+                      for i in per_param},
+            "param_groups": optimizer.state_dict()["param_groups"],
+        })
+    return optimizer
+
+
+def optimizer_state_of(optimizer: torch.optim.Adam, k: int, model: CharRNN) -> dict:
+    """Model k's Adam state, as an Adam over model k alone (on the CPU) would save it."""
+    group = optimizer.param_groups[0]
+    alone = torch.optim.Adam(model.parameters(), lr=float(group["lr"])).state_dict()
+    alone["state"] = {
+        i: {"step": st["step"].detach().cpu().float(), "exp_avg": st["exp_avg"][k].cpu().clone(),
+            "exp_avg_sq": st["exp_avg_sq"][k].cpu().clone()}
+        for i, st in enumerate(optimizer.state[p] for p in group["params"]) if st
+    }
+    return alone
+
+
+def _train_stacked(models, configs, windows, histories, optimizer_states, folders, progress,
+                   graph):
+    """Train one group of epoch-mates to the last epoch, checkpointing each model per epoch."""
+    device, cfg = windows.data.device, configs[0].train
+    stacked = StackedCharRNN(models).to(device).train()
+    optimizer = stacked_optimizer(stacked, cfg.lr, optimizer_states, device)
+    stepper = GroupStep(stacked, optimizer, windows, [c.train for c in configs],
+                        graph=graph and device.type == "cuda")
+    per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
+    for epoch in range(len(histories[0]) + 1, cfg.epochs + 1):
+        try:
+            records = stepper.epoch(epoch, (epoch - 1) * per_epoch, per_epoch * cfg.epochs,
+                                    progress)
+            for k, (model, record) in enumerate(zip(models, records)):
+                model.load_state_dict(stacked.state_dict_of(k))
+                model.to(device)
+                finish_epoch(model, optimizer_state_of(optimizer, k, model), windows,
+                             configs[k], record, histories[k], folders[k])
+        except KeyboardInterrupt:
+            for f, h in zip(folders, histories):
+                say_interrupted(epoch, f.checkpoint if f else None, len(h))
+            raise
+
+
+class GroupStep:
+    """The training step of a group, eager or replayed from a CUDA graph, and its epoch loop."""
+
+    def __init__(self, stacked, optimizer, windows, train_configs, graph: bool):
+        self.stacked, self.optimizer, self.windows = stacked, optimizer, windows
+        self.configs, self.cfg = train_configs, train_configs[0]
+        device = windows.data.device
+        self.offsets = torch.arange(windows.seq_len, device=device)
+        self.skip_mask = windows.test_target_mask() if self.cfg.objective == "all" else None
+        self.capturable = isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)
+        self.use_graph, self.graph = graph, None
+        self.static_starts = None
+
+    def set_lr(self, lr: float) -> None:
+        group = self.optimizer.param_groups[0]
+        if self.capturable:
+            group["lr"].fill_(lr)  # a device tensor: no host sync, graph-safe
+        else:
+            group["lr"] = lr
+
+    def step(self, starts: torch.Tensor, zero_grad: bool = True):
+        """One step of the K models on starts (K, B): returns (objective, last) losses (K,)."""
+        data, t = self.windows.data, self.windows.seq_len
+        x = data[starts[..., None] + self.offsets]  # (K, B, T)
+        if self.cfg.objective == "last":
+            y, skip = data[starts + t], None  # (K, B)
+        else:
+            y = data[starts[..., None] + self.offsets + 1]  # (K, B, T)
+            skip = self.skip_mask[starts[..., None] + self.offsets + 1]
+        loss, last = stacked_loss(self.stacked, x, y, self.cfg.objective, skip)
+        loss.sum().backward()  # model k's gradient is that of its own loss
+        if self.cfg.grad_clip:
+            clip_per_model(self.stacked.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        if zero_grad:
+            self.optimizer.zero_grad(set_to_none=True)
+        return torch.stack([loss.detach(), last.detach()], 1)  # (K, 2)
+
+    def run(self, starts: torch.Tensor) -> torch.Tensor:
+        """One step on starts (K, B): replayed from the CUDA graph for full batches where there
+        is one (captured on first use; eager if capture fails), else eager. Returns (K, 2)."""
+        if starts.shape[1] != self.cfg.batch_size or not self.use_graph:
+            self.optimizer.zero_grad(set_to_none=True)  # drop the graph's static gradients
+            return self.step(starts)
+        if self.graph is None:
+            try:
+                self._capture(starts)
+            except Exception as exc:  # an unsupported op or driver: train eagerly, say so
+                print(f"charlm: CUDA graph capture failed ({exc!r}); training eagerly.",
+                      file=sys.stderr)
+                self.use_graph = False
+        if self.graph is None:
+            return self.step(starts)
+        self.static_starts.copy_(starts)
+        self.graph.replay()
+        return self.static_out
+
+    def _capture(self, starts: torch.Tensor) -> None:
+        """Warm up on a side stream, undo the warm-up, then capture one whole step."""
+        params = list(self.stacked.parameters())
+        saved = [p.detach().clone() for p in params]
+        saved_state = {p: {k: v.clone() for k, v in self.optimizer.state[p].items()}
+                       for p in params if self.optimizer.state[p]}
+        self.static_starts = starts.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        try:
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    self.step(self.static_starts)
+            torch.cuda.current_stream().wait_stream(side)
+        finally:  # the warm-up steps must not count: parameters and Adam state as before
+            with torch.no_grad():
+                for p, value in zip(params, saved):
+                    p.copy_(value)
+                for p in params:
+                    for key, value in self.optimizer.state[p].items():
+                        if p in saved_state:
+                            value.copy_(saved_state[p][key])
+                        else:
+                            value.zero_()
+            self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.static_out = self.step(self.static_starts, zero_grad=False)
+        self.graph = graph
+
+    def epoch(self, epoch: int, step0: int, total_steps: int, progress: bool) -> list[dict]:
+        """One epoch of the K models; returns each model's training record."""
+        w, cfg, k = self.windows, self.cfg, len(self.configs)
+        device = w.data.device
+        n_steps = steps_per_epoch(w.train_starts.numel(), cfg)
+        orders = torch.stack([epoch_order(w.train_starts.numel(), c, epoch)
+                              for c in self.configs]).to(device)  # (K, n_train): own data order
+        sums = torch.zeros(k, 2, device=device)
+        limit = DIVERGENCE_FACTOR * math.log(w.vocab.size)
+        bar = tqdm(total=n_steps, desc=f"epoch {epoch} ({k} models)", disable=not progress,
+                   leave=False)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for step in range(n_steps):
+            self.set_lr(learning_rate(cfg, step0 + step, total_steps))
+            starts = w.train_starts[orders[:, step * cfg.batch_size:(step + 1) * cfg.batch_size]]
+            out = self.run(starts)
+            sums += out
+            logged = (step + 1) % LOG_EVERY == 0 or step + 1 == n_steps
+            if device.type == "cpu" or logged:
+                worst = int(torch.nan_to_num(out[:, 0], nan=float("inf")).argmax())
+                check_diverged(sums, out[worst, 0], limit, epoch, step + 1, float(
+                    self.optimizer.param_groups[0]["lr"]), f" (seed {self.configs[worst].seed})")
+            if logged:
+                bar.set_postfix(loss=f"{sums[:, 0].mean().item() / (step + 1):.4f}",
+                                refresh=False)
+                bar.update(step + 1 - bar.n)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        bar.close()
+        means = (sums / n_steps).tolist()
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        return [{"epoch": epoch, "train_loss": last, "objective_loss": obj, "steps": n_steps,
+                 "lr": lr, "train_seconds": seconds, "trained_with": k}
+                for obj, last in means]
+
+
+def graph_versus_eager(cell: str, k: int = 3, steps: int = 100, seq_len: int = 20) -> dict:
+    """CUDA only: the same K models trained `steps` steps eagerly and replayed from the graph,
+    from the same weights and batches; returns the largest loss and weight differences."""
+    from charlm.config import DataConfig, ModelConfig, TrainConfig
+
+    windows = make_windows(DataConfig(max_chars=200_000, seq_len=seq_len)).to("cuda")
+    configs = [TrainConfig(seed=s) for s in range(k)]
+    runs = []
+    for graph in (False, True):
+        models = []
+        for s in range(k):
+            torch.manual_seed(s)
+            models.append(CharRNN(windows.vocab.size, ModelConfig(cell)))
+        stacked = StackedCharRNN(models).to("cuda")
+        stepper = GroupStep(stacked, stacked_optimizer(stacked, 1e-3, [None] * k,
+                                                       torch.device("cuda")),
+                            windows, configs, graph=graph)
+        orders = torch.stack([epoch_order(windows.train_starts.numel(), c, 1)
+                              for c in configs]).cuda()
+        losses = [stepper.run(windows.train_starts[orders[:, i * 128:(i + 1) * 128]]).clone()
+                  for i in range(steps)]
+        runs.append((torch.stack(losses), [p.detach().clone() for p in stacked.parameters()]))
+    (loss_a, w_a), (loss_b, w_b) = runs
+    return {"max_loss_diff": (loss_a - loss_b).abs().max().item(),
+            "max_weight_diff": max((a - b).abs().max().item() for a, b in zip(w_a, w_b)),
+            "graph_used": stepper.graph is not None}

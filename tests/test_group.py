@@ -1,0 +1,111 @@
+"""K models trained as one stacked computation equal the same K trained one by one."""
+
+import pytest
+import torch
+
+from charlm.batched import StackedCharRNN
+from charlm.checkpoint import load_checkpoint
+from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
+from charlm.group import GroupStep, train_group
+from charlm.models import CharRNN
+from charlm.run import Run
+from charlm.spec import resolve
+from charlm.steps import batched, train_model
+from charlm.train import run_training
+
+DATA = DataConfig(max_chars=20_000)
+TIMING = {"train_seconds", "eval_seconds", "elapsed_train_seconds", "trained_with"}
+
+
+def _configs(cell, seeds, **train):
+    base = dict(epochs=2, max_steps=25, batch_size=32, lr=1e-2, eval_windows=200)
+    return [Configs(DATA, ModelConfig(cell, hidden_size=32), TrainConfig(**{**base, **train},
+                                                                         seed=s)) for s in seeds]
+
+
+def _assert_same(a: dict, b: dict, tol=1e-5, every_test=True):
+    """Same history, weights and Adam state. every_test=False: test metrics of the last epoch
+    only (an epoch that was once the last of a shorter run was tested on every window)."""
+    assert len(a["history"]) == len(b["history"])
+    for i, (x, y) in enumerate(zip(a["history"], b["history"])):
+        tested = every_test or i == len(a["history"]) - 1
+        for key in ("train_loss", "objective_loss", *(("test_loss", "test_accuracy") * tested)):
+            assert x[key] == pytest.approx(y[key], abs=tol), key
+    for name in a["model"]:
+        torch.testing.assert_close(a["model"][name], b["model"][name], atol=tol, rtol=0)
+    for i, state in a["optimizer"]["state"].items():
+        other = b["optimizer"]["state"][i]
+        assert float(state["step"]) == float(other["step"])
+        for key in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(state[key], other[key], atol=tol, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell,train", [
+    ("lstm", dict(objective="all", grad_clip=1.0, min_lr=1e-4, warmup_steps=5)),
+    ("gru", dict(objective="last", lr=1e-3)),  # the faithful setting
+])
+def test_batched_equals_one_by_one_over_50_steps(tmp_path, corpus_text, cell, train):
+    configs = _configs(cell, [0, 1, 2], **train)
+    train_group(configs, [tmp_path / f"group-{i}" for i in range(3)], progress=False)
+    for i, cfg in enumerate(configs):
+        run_training(cfg.data, cfg.model, cfg.train, tmp_path / f"alone-{i}", progress=False)
+        alone = load_checkpoint(tmp_path / f"alone-{i}" / "checkpoint.pt")
+        group = load_checkpoint(tmp_path / f"group-{i}" / "checkpoint.pt")
+        assert group["history"][-1]["trained_with"] == 3
+        _assert_same(alone, group)  # weights, Adam state and every number, each model
+
+
+def test_each_model_resumes_on_its_own_even_a_step_apart(tmp_path, corpus_text, monkeypatch):
+    three = _configs("gru", [0, 1], epochs=3, max_steps=10)
+    train_group(three, [tmp_path / f"full-{i}" for i in range(2)], progress=False)
+    cut = [tmp_path / f"cut-{i}" for i in range(2)]
+    real_epoch = GroupStep.epoch
+
+    def interrupt_in_epoch_2(self, epoch, *args):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_epoch(self, epoch, *args)
+
+    monkeypatch.setattr(GroupStep, "epoch", interrupt_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_group(three, cut, progress=False)
+    monkeypatch.setattr(GroupStep, "epoch", real_epoch)
+    assert [load_checkpoint(d / "checkpoint.pt")["epoch"] for d in cut] == [1, 1]
+    two = _configs("gru", [1], epochs=2, max_steps=10)[0]  # seed 1 goes on alone, one epoch
+    run_training(two.data, two.model, two.train, cut[1], progress=False)
+    train_group(three, cut, progress=False)  # epochs 1 and 2 done: each goes on by itself
+    for i in range(2):
+        _assert_same(load_checkpoint(tmp_path / f"full-{i}" / "checkpoint.pt"),
+                     load_checkpoint(cut[i] / "checkpoint.pt"), every_test=False)
+
+
+def test_stacked_forward_equals_each_model():
+    torch.manual_seed(0)
+    for cell in ("lstm", "gru", "rnn"):
+        models = [CharRNN(11, ModelConfig(cell, hidden_size=8, num_layers=2)) for _ in range(3)]
+        x = torch.randint(0, 11, (3, 4, 6))
+        stacked = StackedCharRNN(models)
+        together = stacked(x)
+        for k, model in enumerate(models):
+            alone, _ = model(x[k])
+            torch.testing.assert_close(together[k], alone, atol=1e-5, rtol=1e-5)
+            assert stacked.state_dict_of(k).keys() == model.state_dict().keys()
+
+
+def test_batched_run_parameter(tmp_path, corpus_text):
+    assert not batched(resolve("smoke"))  # default: on CUDA only
+    spec = resolve("smoke", {"max_chars": 20_000, "hidden_size": 32, "max_steps": 5,
+                             "epochs": 1, "eval_windows": 200, "batched": True})
+    assert batched(spec)
+    history = train_model(Run(tmp_path), spec, "gru", progress=False)
+    assert list(history.seed) == [0, 1] and (history.trained_with == 2).all()
+    with pytest.raises(Exception, match="batched="):
+        resolve("smoke", {"batched": "yes"})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (CI has none)")
+def test_graph_replay_equals_eager_over_100_steps():
+    from charlm.group import graph_versus_eager
+
+    diffs = graph_versus_eager("lstm", k=3, steps=100)
+    assert diffs["max_loss_diff"] < 1e-4 and diffs["max_weight_diff"] < 1e-4, diffs
