@@ -60,8 +60,9 @@ def with_test_loss_intervals(runs: pd.DataFrame, per_window: dict) -> pd.DataFra
 def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict) -> dict[str, Interval | None]:
     """Interval of the difference a - b for every metric.
 
-    Several matched seeds: paired t over seeds. One seed: test metrics by a block bootstrap over
-    the test windows; size is exact; training loss and time get no interval.
+    Several matched seeds: paired t over seeds (no interval where the differences do not vary).
+    One seed: test metrics by a block bootstrap over the test windows; size is exact; training
+    loss and time get no interval.
     """
     fa = runs[runs.model == a].set_index("seed")
     fb = runs[runs.model == b].set_index("seed")
@@ -72,8 +73,10 @@ def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict) -> dict[str, I
         if key == "size_mb":
             d = float(x.mean() - y.mean())
             out[key] = Interval(d, d, d, "exact", len(seeds))
-        elif len(seeds) >= 2:
+        elif len(seeds) >= 2 and np.ptp(x - y) > 0:
             out[key] = paired_t(x, y)
+        elif len(seeds) >= 2:  # identical differences (a time shared by seeds trained together):
+            out[key] = None  # a zero-width interval would call any difference real
         elif key in WINDOW_COLUMNS:
             out[key] = _window_interval(per_window[(a, seeds[0])], per_window[(b, seeds[0])],
                                         WINDOW_COLUMNS[key])

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from charlm.batched import StackedCharRNN, clip_per_model, stacked_loss
 from charlm.config import Configs
 from charlm.data import make_windows
+from charlm.errors import CheckpointError
 from charlm.models import CharRNN
 from charlm.run import ModelFolder
 from charlm.train import (
@@ -56,6 +57,8 @@ def train_group(configs: list[Configs], out_dirs: list[Path] | None = None,
     """
     _check_group(configs)
     device = resolve_device(configs[0].train.device)
+    if configs[0].train.deterministic and device.type == "cuda":
+        torch.use_deterministic_algorithms(True, warn_only=True)
     windows = make_windows(configs[0].data).to(device)
     folders = [ModelFolder(Path(d)) for d in out_dirs] if out_dirs else [None] * len(configs)
     models, histories, optimizer_states = [], [], []
@@ -85,6 +88,9 @@ def stacked_optimizer(stacked: StackedCharRNN, lr: float, states: list[dict | No
     optimizer = torch.optim.Adam(stacked.parameters(),
                                  lr=torch.tensor(lr, device=device) if capturable else lr,
                                  capturable=capturable)
+    if any(s is None for s in states) and not all(s is None for s in states):
+        raise CheckpointError("Some checkpoints of this group hold an optimizer state and some "
+                              "do not: resume them one by one (-p batched=False).")
     if states[0] is not None:
         per_param = states[0]["state"]
         optimizer.load_state_dict({
@@ -174,17 +180,16 @@ class GroupStep:
     def run(self, starts: torch.Tensor) -> torch.Tensor:
         """One step on starts (K, B): replayed from the CUDA graph for full batches where there
         is one (captured on first use; eager if capture fails), else eager. Returns (K, 2)."""
-        if starts.shape[1] != self.cfg.batch_size or not self.use_graph:
-            self.optimizer.zero_grad(set_to_none=True)  # drop the graph's static gradients
-            return self.step(starts)
-        if self.graph is None:
+        if self.graph is None and self.use_graph and starts.shape[1] == self.cfg.batch_size:
             try:
                 self._capture(starts)
             except Exception as exc:  # an unsupported op or driver: train eagerly, say so
                 print(f"charlm: CUDA graph capture failed ({exc!r}); training eagerly.",
                       file=sys.stderr)
-                self.use_graph = False
-        if self.graph is None:
+                self.graph, self.use_graph = None, False
+        if self.graph is None or starts.shape[1] != self.cfg.batch_size:
+            # gradients from a graph (its static ones, or a failed capture's) must not add up
+            self.optimizer.zero_grad(set_to_none=True)
             return self.step(starts)
         self.static_starts.copy_(starts)
         self.graph.replay()
@@ -254,9 +259,10 @@ class GroupStep:
         bar.close()
         means = (sums / n_steps).tolist()
         lr = float(self.optimizer.param_groups[0]["lr"])
+        # the group's time is shared: each model's cost is its K-th part
         return [{"epoch": epoch, "train_loss": last, "objective_loss": obj, "steps": n_steps,
-                 "lr": lr, "train_seconds": seconds, "trained_with": k}
-                for obj, last in means]
+                 "lr": lr, "train_seconds": seconds / k, "group_train_seconds": seconds,
+                 "trained_with": k} for obj, last in means]
 
 
 def graph_versus_eager(cell: str, k: int = 3, steps: int = 100, seq_len: int = 20) -> dict:

@@ -113,12 +113,21 @@ def execute(source: Path, output: Path, parameters: dict, progress: bool = True)
         ) from None
 
 
+def _dependents(steps: list[Step], step: Step) -> list[str]:
+    """The step and every later step that reads its files, directly or not."""
+    names = [step.name]
+    for later in steps[steps.index(step) + 1:]:
+        if set(later.after) & set(names):
+            names.append(later.name)
+    return names
+
+
 def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
     """Execute the steps that are not up to date; returns the names of those executed."""
     params = json.loads(json.dumps(spec.params()))
-    done, executed = run.read_steps(), []
+    done, executed, steps = run.read_steps(), [], plan(spec)
     run.notebooks_dir.mkdir(parents=True, exist_ok=True)
-    for step in plan(spec):
+    for step in steps:
         reads = {k: params[k] for k in sorted(step.reads)}
         record = done.get(step.name)
         output = run.executed_notebook(step.name)
@@ -126,7 +135,8 @@ def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
                 and not set(step.after) & set(executed)):
             print(f"charlm: {step.name} is up to date, skipped", file=sys.stderr)
             continue
-        run.forget_step(step.name)  # a step that fails half-way is not "done"
+        for name in _dependents(steps, step):  # a step that fails half-way is not "done",
+            run.forget_step(name)  # and neither is any step that reads its files
         started = time.perf_counter()
         print(f"charlm: running {step.name} ...", file=sys.stderr, flush=True)
         execute(NOTEBOOKS_DIR / step.source, output,

@@ -75,12 +75,15 @@ def differences_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for c in comparisons[comparisons.metric.isin(["test_loss", "test_accuracy"])].itertuples():
         d, scale = interval_of(c), 100 if c.metric == "test_accuracy" else 1
+        if d is None:  # several seeds whose differences do not vary: no interval to give
+            d = Interval(c.estimate, float("nan"), float("nan"), "none: the differences do not "
+                         "vary over seeds", 0)
         rows.append({"A - B": f"{c.a.upper()} - {c.b.upper()}", "Metric": METRICS[c.metric].label,
                      "Difference": f"{d.estimate * scale:+.4f}",
                      "95% CI": f"[{d.low * scale:+.4f}, {d.high * scale:+.4f}]",
                      "p": "n/a" if d.p_value is None else f"{d.p_value:.3g}",
                      "Method": d.method,
-                     "Verdict": "real" if d.excludes_zero else "within noise"})
+                     "Verdict": "real" if isinstance(c.winner, str) else "within noise"})
     return pd.DataFrame(rows)
 
 
@@ -133,11 +136,11 @@ def pair_sentence(c, runs: pd.DataFrame) -> str:
     """One sentence on the test loss of a further pair (a comparison row of test_loss)."""
     iv, a, b = interval_of(c), c.a.upper(), c.b.upper()
     head = f"Test loss {a} {c.mean_a:.4f} vs {b} {c.mean_b:.4f}: "
-    if iv.excludes_zero:
-        head += f"{a if c.mean_a < c.mean_b else b} is lower by {abs(c.estimate):.4f} nats"
+    if isinstance(c.winner, str):
+        head += f"{c.winner.upper()} is lower by {abs(c.estimate):.4f} nats"
     else:
         head += "within noise"
-    head += f" ({_diff_text('test_loss', iv)})."
+    head += f" ({_diff_text('test_loss', iv)})." if iv is not None else "."
     split = runs.drop_duplicates("model").set_index("model")["split"]
     if split[c.a] != split[c.b]:
         head += (" The two splits differ: with the random split every test window's characters "
@@ -182,12 +185,18 @@ def training_configuration(run: Run) -> str:
         + (f", first {d.max_chars:,} characters" if d.max_chars else ""),
         f"- **Optimizer**: Adam, learning rate {schedule}, batch size {t.batch_size}, "
         f"gradient clipping {t.grad_clip or 'none'}",
-        f"- **Epochs**: {t.epochs}{steps}; seeds {spec.run.seeds}",
+        f"- **Epochs**: {t.epochs}{steps}; seeds {spec.run.seeds}" + _together(run),
         f"- **Evaluation**: every epoch on {t.eval_windows or 'all'} test windows, the final "
         "epoch on all of them; loss = cross entropy in nats",
         f"- **Hardware**: {hardware_line(run.read_environment())}",
     ]
     return "## Training Configuration\n\n" + "\n".join(lines)
+
+
+def _together(run: Run) -> str:
+    k = int(run.read_metrics()["runs"].get("trained_with", pd.Series([1])).max())
+    return ("" if k <= 1 else f", the seeds of each model trained together as one computation "
+            f"({k} at a time; a model's training time is the group's time divided by {k})")
 
 
 def results(run: Run) -> str:

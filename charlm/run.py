@@ -210,6 +210,10 @@ class Run:
                        "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
         atomic_write_json(self.steps_file, steps)
 
+    def forget_steps(self) -> None:
+        """Forget every finished step: the pipeline will run them all again (models resume)."""
+        self.steps_file.unlink(missing_ok=True)
+
     def forget_step(self, name: str) -> None:
         steps = self.read_steps()
         if steps.pop(name, None) is not None:

@@ -11,6 +11,7 @@ shows them and writes them through the Run.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import types
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from charlm.run import Run
 from charlm.spec import RunSpec, resolve
 from charlm.train import resolve_device, run_training
 
+CHECKED_FLAG = "_charlm_parameters_checked"  # set in a notebook's globals once checked
+
 
 def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSpec]:
     """A notebook's run folder and resolved run, from its globals().
@@ -47,17 +50,20 @@ def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSp
         if not k.startswith("_") and k not in declared and k not in ("In", "Out")
         and not isinstance(v, types.ModuleType) and not callable(v)
     )
-    if unknown:
+    if unknown and not namespace.get(CHECKED_FLAG):  # later calls: names the notebook made
         raise ParameterError(
             f"unknown notebook parameter(s): {', '.join(unknown)}. This notebook takes "
             f"{', '.join(declared)}; pass any other parameter inside overrides, e.g. "
             f"-p overrides '{{\"{unknown[0]}\": ...}}'."
         )
+    namespace[CHECKED_FLAG] = True  # a cell run again in Jupyter finds the notebook's own names
     run = Run(namespace["run_dir"])
     if namespace["profile"] is None:
         return run, run.read_spec()
     spec = resolve(namespace["profile"], namespace["overrides"])
     with run.hold():  # refused while a pipeline runs in this folder
+        if run.read_params() != json.loads(json.dumps(spec.params())):
+            run.forget_steps()  # the pipeline must not trust what other parameters made
         run.write_spec(spec)
     return run, spec
 
@@ -150,6 +156,7 @@ def _run_row(model: str, seed: int, ckpt: dict) -> dict:
     """One row of the runs table, from a checkpoint."""
     cfg, last = configs_of(ckpt), ckpt["history"][-1]
     return {"model": model, "seed": seed, "cell": cfg.model.cell,
+            "trained_with": last.get("trained_with", 1),
             "hidden_size": cfg.model.hidden_size, "split": cfg.data.split,
             "objective": cfg.train.objective, "epochs_done": ckpt["epoch"],
             "epochs": cfg.train.epochs, "train_loss": last["train_loss"],

@@ -203,3 +203,25 @@ def test_changed_prompts_rerun_generation_and_report_only(smoke_run, capfd):
     assert "changed: prompts" in capfd.readouterr().err
     assert set(smoke_run.read_samples().prompt) == {"ROMEO:"}
     assert "ROMEO:" in smoke_run.report_md.read_text()
+
+
+def test_a_step_that_starts_unfinishes_every_step_that_reads_its_files():
+    from charlm.pipeline import _dependents, plan
+
+    steps = plan(resolve("smoke", {"models": ["lstm", "gru"], "pairs": []}))
+    by_name = {s.name: s for s in steps}
+    assert _dependents(steps, by_name["02_train-gru.ipynb"]) == [
+        "02_train-gru.ipynb", "03_evaluate.ipynb", "04_generate.ipynb", "05_report.ipynb"]
+    assert _dependents(steps, by_name["04_generate.ipynb"]) == ["04_generate.ipynb",
+                                                                "05_report.ipynb"]
+
+
+def test_a_notebook_cell_run_again_and_a_notebook_on_its_own(tmp_path):
+    namespace = {"run_dir": str(tmp_path), "profile": "smoke", "overrides": {}}
+    run, spec = open_run(namespace, ["run_dir", "profile", "overrides"])
+    namespace.update(run=run, spec=spec, text="made by the notebook")
+    open_run(namespace, ["run_dir", "profile", "overrides"])  # the same cell, run again
+    run.record_step("01_explore_data.ipynb", {}, 1.0)
+    open_run({**namespace, "overrides": {"prompts": ["ROMEO:"]}}, ["run_dir", "profile",
+                                                                   "overrides"])
+    assert run.read_steps() == {}  # other parameters: the pipeline trusts no earlier step

@@ -21,7 +21,7 @@ def runs(lstm_losses, gru_losses, time=(300.0, 240.0)):
 
 
 def test_separated_intervals_crown_a_winner():
-    f = runs([1.40, 1.41, 1.42], [1.35, 1.36, 1.37])
+    f = runs([1.40, 1.41, 1.42], [1.35, 1.37, 1.36])
     iv = compare(f, "lstm", "gru", per_window={})
     assert iv["test_loss"].excludes_zero and iv["test_loss"].method == "paired t over seeds"
     c = comparisons(f, [("lstm", "gru")], per_window={})
@@ -70,7 +70,7 @@ def test_one_seed_compares_on_the_test_windows_paired_or_not():
 
 
 def test_differences_table_holds_every_pair():
-    f = pd.concat([runs([1.40, 1.41], [1.35, 1.36]),
+    f = pd.concat([runs([1.40, 1.41], [1.35, 1.37]),
                    runs([1.50, 1.52], [1.0, 1.0]).query("model == 'lstm'").assign(model="rnn")])
     c = comparisons(f, [("lstm", "gru"), ("lstm", "rnn")], per_window={})
     table = differences_table(c)
@@ -102,3 +102,11 @@ def test_mean_ci_and_paired_t():
 
 def test_md_table():
     assert md_table(pd.DataFrame({"a": [1], "b": ["x"]})) == "| a | b |\n|---|---|\n| 1 | x |"
+
+
+def test_differences_that_do_not_vary_over_seeds_get_no_interval():
+    f = runs([1.40, 1.41], [1.35, 1.36], time=(300.0, 297.0))  # time shared: same differences
+    iv = compare(f, "lstm", "gru", per_window={})
+    assert iv["train_time"] is None  # not a zero-width interval that calls 1% "real"
+    c = comparisons(f, [("lstm", "gru")], per_window={}).set_index("metric")
+    assert pd.isna(c.loc["train_time", "winner"])  # 1% apart: under the single-run floor
