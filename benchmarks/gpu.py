@@ -29,10 +29,9 @@ from baseline import BaselineRNN, make_loader
 from common import charlm_step, faithful_epoch_steps, write
 
 from charlm import reference
-from charlm.batched import StackedCharRNN
 from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
 from charlm.data import make_windows
-from charlm.group import GroupStep, graph_versus_eager, stacked_optimizer, train_group
+from charlm.group import graph_versus_eager, group_stepper, seeded_model, train_group
 from charlm.models import CharRNN
 
 GROUP_SIZES = {True: (1, 2, 6, 10), False: (1, 2)}  # K on CUDA, on the CPU fallback
@@ -81,15 +80,9 @@ def time_charlm_eager(windows, cell, steps, device):
 
 def time_group(windows, cell, steps, device, k: int):
     """K models of the faithful setting as one step (charlm.group), in a CUDA graph on CUDA."""
-    configs = [TrainConfig(seed=s) for s in range(k)]
-    models = []
-    for s in range(k):
-        torch.manual_seed(s)
-        models.append(CharRNN(windows.vocab.size, ModelConfig(cell)))
     w = windows.to(device)
-    stacked = StackedCharRNN(models).to(device)
-    optimizer = stacked_optimizer(stacked, 1e-3, [None] * k, device)
-    stepper = GroupStep(stacked, optimizer, w, configs, graph=device.type == "cuda")
+    models = [seeded_model(w.vocab.size, ModelConfig(cell), s) for s in range(k)]
+    stepper = group_stepper(models, [TrainConfig(seed=s) for s in range(k)], w)
     orders = torch.stack([torch.randperm(w.train_starts.numel(), device=device)
                           for _ in range(k)])
     n_batches = w.train_starts.numel() // 128

@@ -32,8 +32,8 @@ class StackedCharRNN(nn.Module):
         )
 
     def state_dict_of(self, k: int) -> dict[str, torch.Tensor]:
-        """Model k's state_dict, as CharRNN.state_dict() names it (copies, on the CPU)."""
-        return {n: p[k].detach().cpu().clone() for n, p in zip(self.names, self.params)}
+        """Model k's state_dict, as CharRNN.state_dict() names it (copies, on this device)."""
+        return {n: p[k].detach().clone() for n, p in zip(self.names, self.params)}
 
     def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """x: (K, B, T) character ids, from a zero state.

@@ -69,6 +69,13 @@ def load_model(
 ):
     """Rebuild the model of a checkpoint: returns (model, vocab, checkpoint dict)."""
     ckpt = load_checkpoint(path)
+    model, vocab = model_of(ckpt, path, expect_cell, expect_vocab)
+    return model.to(device), vocab, ckpt
+
+
+def model_of(ckpt: dict, path: str | Path = "the checkpoint", expect_cell: str | None = None,
+             expect_vocab: Vocab | None = None):
+    """The model and vocabulary of a loaded checkpoint (path only names it in errors)."""
     cfg = configs_of(ckpt).model
     vocab = Vocab.from_json(ckpt["vocab"])
     if expect_cell is not None and cfg.cell != expect_cell:
@@ -83,4 +90,4 @@ def load_model(
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"{path} does not fit a {cfg.cell} model: {exc}") from exc
-    return model.to(device), vocab, ckpt
+    return model, vocab

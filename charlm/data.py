@@ -244,9 +244,12 @@ def make_windows(cfg: DataConfig, text: str | None = None, vocab: Vocab | None =
 
 
 def get_batch(data: torch.Tensor, starts: torch.Tensor, seq_len: int, objective: str = "last"):
-    """Gather a batch on data's device: x (B, seq_len); y (B,) "last", (B, seq_len) "all"."""
+    """Gather a batch on data's device: x (..., seq_len); y (...) "last", (..., seq_len) "all".
+
+    starts: (B,) for one model, or (K, B) for K models trained together.
+    """
     offsets = torch.arange(seq_len, device=data.device)
-    x = data[starts[:, None] + offsets]  # (B, T)
+    x = data[starts[..., None] + offsets]  # (..., T)
     if objective == "last":
-        return x, data[starts + seq_len]  # (B,)
-    return x, data[starts[:, None] + offsets + 1]  # (B, T)
+        return x, data[starts + seq_len]  # (...)
+    return x, data[starts[..., None] + offsets + 1]  # (..., T)

@@ -14,14 +14,15 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from charlm.batched import StackedCharRNN, clip_per_model, stacked_loss
-from charlm.config import Configs
-from charlm.data import make_windows
+from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
+from charlm.data import get_batch, make_windows
 from charlm.errors import CheckpointError
 from charlm.models import CharRNN
 from charlm.run import ModelFolder
@@ -40,12 +41,27 @@ from charlm.train import (
 
 
 def _check_group(configs: list[Configs]) -> None:
-    base = configs[0]
-    for cfg in configs[1:]:
-        if (cfg.data, cfg.model) != (base.data, base.model) or [
-                v for k, v in vars(cfg.train).items() if k != "seed"] != [
-                v for k, v in vars(base.train).items() if k != "seed"]:
-            raise ValueError("a group trains models that differ only in their seed")
+    unseeded = [replace(c, train=replace(c.train, seed=0)) for c in configs]
+    if any(u != unseeded[0] for u in unseeded):
+        raise ValueError("a group trains models that differ only in their seed")
+
+
+def seeded_model(vocab_size: int, cfg: ModelConfig, seed: int) -> CharRNN:
+    """The initialisation a seed gives a model trained alone (as run_training makes it)."""
+    torch.manual_seed(seed)
+    return CharRNN(vocab_size, cfg)
+
+
+def group_stepper(models: list[CharRNN], train_configs: list[TrainConfig], windows,
+                  optimizer_states: list[dict | None] | None = None,
+                  graph: bool = True) -> GroupStep:
+    """The K models stacked on windows' device, their Adam, and the step that trains them."""
+    device = windows.data.device
+    stacked = StackedCharRNN(models).to(device).train()
+    optimizer = stacked_optimizer(stacked, train_configs[0].lr,
+                                  optimizer_states or [None] * len(models), device)
+    return GroupStep(stacked, optimizer, windows, train_configs,
+                     graph=graph and device.type == "cuda")
 
 
 def train_group(configs: list[Configs], out_dirs: list[Path] | None = None,
@@ -63,8 +79,7 @@ def train_group(configs: list[Configs], out_dirs: list[Path] | None = None,
     folders = [ModelFolder(Path(d)) for d in out_dirs] if out_dirs else [None] * len(configs)
     models, histories, optimizer_states = [], [], []
     for cfg, folder in zip(configs, folders):
-        torch.manual_seed(cfg.train.seed)  # the initialisation this seed gives alone
-        model = CharRNN(windows.vocab.size, cfg.model)
+        model = seeded_model(windows.vocab.size, cfg.model, cfg.train.seed)
         ckpt = resumable_checkpoint(folder.checkpoint if folder else None, cfg)
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
@@ -119,10 +134,8 @@ def _train_stacked(models, configs, windows, histories, optimizer_states, folder
                    graph):
     """Train one group of epoch-mates to the last epoch, checkpointing each model per epoch."""
     device, cfg = windows.data.device, configs[0].train
-    stacked = StackedCharRNN(models).to(device).train()
-    optimizer = stacked_optimizer(stacked, cfg.lr, optimizer_states, device)
-    stepper = GroupStep(stacked, optimizer, windows, [c.train for c in configs],
-                        graph=graph and device.type == "cuda")
+    stepper = group_stepper(models, [c.train for c in configs], windows, optimizer_states, graph)
+    stacked, optimizer = stepper.stacked, stepper.optimizer
     per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
     for epoch in range(len(histories[0]) + 1, cfg.epochs + 1):
         try:
@@ -146,7 +159,7 @@ class GroupStep:
         self.stacked, self.optimizer, self.windows = stacked, optimizer, windows
         self.configs, self.cfg = train_configs, train_configs[0]
         device = windows.data.device
-        self.offsets = torch.arange(windows.seq_len, device=device)
+        self.target_offsets = torch.arange(1, windows.seq_len + 1, device=device)
         self.skip_mask = windows.test_target_mask() if self.cfg.objective == "all" else None
         self.capturable = isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)
         self.use_graph, self.graph = graph, None
@@ -161,13 +174,10 @@ class GroupStep:
 
     def step(self, starts: torch.Tensor, zero_grad: bool = True):
         """One step of the K models on starts (K, B): returns (objective, last) losses (K,)."""
-        data, t = self.windows.data, self.windows.seq_len
-        x = data[starts[..., None] + self.offsets]  # (K, B, T)
-        if self.cfg.objective == "last":
-            y, skip = data[starts + t], None  # (K, B)
-        else:
-            y = data[starts[..., None] + self.offsets + 1]  # (K, B, T)
-            skip = self.skip_mask[starts[..., None] + self.offsets + 1]
+        x, y = get_batch(self.windows.data, starts, self.windows.seq_len, self.cfg.objective)
+        # positions of the `all` targets: text[start + 1 : start + seq_len + 1]
+        skip = (None if self.skip_mask is None
+                else self.skip_mask[starts[..., None] + self.target_offsets])
         loss, last = stacked_loss(self.stacked, x, y, self.cfg.objective, skip)
         loss.sum().backward()  # model k's gradient is that of its own loss
         if self.cfg.grad_clip:
@@ -268,20 +278,13 @@ class GroupStep:
 def graph_versus_eager(cell: str, k: int = 3, steps: int = 100, seq_len: int = 20) -> dict:
     """CUDA only: the same K models trained `steps` steps eagerly and replayed from the graph,
     from the same weights and batches; returns the largest loss and weight differences."""
-    from charlm.config import DataConfig, ModelConfig, TrainConfig
-
     windows = make_windows(DataConfig(max_chars=200_000, seq_len=seq_len)).to("cuda")
     configs = [TrainConfig(seed=s) for s in range(k)]
     runs = []
     for graph in (False, True):
-        models = []
-        for s in range(k):
-            torch.manual_seed(s)
-            models.append(CharRNN(windows.vocab.size, ModelConfig(cell)))
-        stacked = StackedCharRNN(models).to("cuda")
-        stepper = GroupStep(stacked, stacked_optimizer(stacked, 1e-3, [None] * k,
-                                                       torch.device("cuda")),
-                            windows, configs, graph=graph)
+        models = [seeded_model(windows.vocab.size, ModelConfig(cell), s) for s in range(k)]
+        stepper = group_stepper(models, configs, windows, graph=graph)
+        stacked = stepper.stacked
         orders = torch.stack([epoch_order(windows.train_starts.numel(), c, 1)
                               for c in configs]).cuda()
         losses = [stepper.run(windows.train_starts[orders[:, i * 128:(i + 1) * 128]]).clone()

@@ -8,7 +8,6 @@ others are skipped. Changing the prompts re-runs generation and the report, not 
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -74,10 +73,10 @@ def check_resumable(run: Run, spec: RunSpec) -> None:
     old = run.read_params()
     if old is None:
         return
-    new = json.loads(json.dumps(spec.params()))
+    new = spec.params()
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     conflicts = []
-    for model in spec.run.models:
+    for model in spec.run.models if changed else ():  # same run: its checkpoints fit it
         for seed in spec.run.seeds:
             path = run.model(model, seed).checkpoint
             if path.exists():
@@ -124,7 +123,7 @@ def _dependents(steps: list[Step], step: Step) -> list[str]:
 
 def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
     """Execute the steps that are not up to date; returns the names of those executed."""
-    params = json.loads(json.dumps(spec.params()))
+    params = spec.params()
     done, executed, steps = run.read_steps(), [], plan(spec)
     run.notebooks_dir.mkdir(parents=True, exist_ok=True)
     for step in steps:

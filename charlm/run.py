@@ -66,6 +66,11 @@ HOLDER_FILE = ".holder.json"
 HELD_BY_PARENT_ENV = "CHARLM_RUN_HELD"  # set by a holder for the notebooks it starts
 
 
+def _path(base: str, name: str) -> property:
+    """A read-only path attribute: `name` inside the folder held in attribute `base`."""
+    return property(lambda self: getattr(self, base) / name)
+
+
 def _records(df: pd.DataFrame) -> list[dict]:
     """DataFrame rows as JSON-ready dicts (NaN written as null)."""
     return df.astype(object).where(df.notna(), None).to_dict(orient="records")
@@ -77,21 +82,10 @@ class ModelFolder:
 
     path: Path
 
-    @property
-    def checkpoint(self) -> Path:
-        return self.path / CHECKPOINT_FILE
-
-    @property
-    def history(self) -> Path:
-        return self.path / HISTORY_FILE
-
-    @property
-    def vocab(self) -> Path:
-        return self.path / VOCAB_FILE
-
-    @property
-    def test_windows(self) -> Path:
-        return self.path / TEST_WINDOWS_FILE
+    checkpoint = _path("path", CHECKPOINT_FILE)
+    history = _path("path", HISTORY_FILE)
+    vocab = _path("path", VOCAB_FILE)
+    test_windows = _path("path", TEST_WINDOWS_FILE)
 
     def write_history(self, history: list[dict]) -> None:
         atomic_write_text(self.history, pd.DataFrame(history).to_csv(index=False))
@@ -118,25 +112,11 @@ class Figures:
 
     folder: Path
 
-    @property
-    def char_frequencies(self) -> Path:
-        return self.folder / "char_frequencies.png"
-
-    @property
-    def loss_curves(self) -> Path:
-        return self.folder / "loss_curves.png"
-
-    @property
-    def accuracy(self) -> Path:
-        return self.folder / "accuracy.png"
-
-    @property
-    def time_and_size(self) -> Path:
-        return self.folder / "time_and_size.png"
-
-    @property
-    def loss_vs_time(self) -> Path:
-        return self.folder / "loss_vs_time.png"
+    char_frequencies = _path("folder", "char_frequencies.png")
+    loss_curves = _path("folder", "loss_curves.png")
+    accuracy = _path("folder", "accuracy.png")
+    time_and_size = _path("folder", "time_and_size.png")
+    loss_vs_time = _path("folder", "loss_vs_time.png")
 
     def loss_curves_of(self, model: str) -> Path:
         """One model's loss curves over its seeds (written by its 02_train)."""
@@ -157,16 +137,16 @@ class Run:
         return f"Run({str(self.root)!r})"
 
     # -- paths
-    params_file = property(lambda self: self.root / PARAMS_FILE)
-    environment_file = property(lambda self: self.root / ENVIRONMENT_FILE)
-    steps_file = property(lambda self: self.root / STEPS_FILE)
-    metrics_file = property(lambda self: self.root / METRICS_FILE)
-    samples_file = property(lambda self: self.root / SAMPLES_FILE)
-    notebooks_dir = property(lambda self: self.root / NOTEBOOKS_DIR)
-    report_html = property(lambda self: self.root / REPORT_HTML)
-    report_md = property(lambda self: self.root / REPORT_MD)
-    report_files_dir = property(lambda self: REPORT_FILES_DIR)  # relative, as Markdown links it
-    models_dir = property(lambda self: self.root / MODELS_DIR)
+    params_file = _path("root", PARAMS_FILE)
+    environment_file = _path("root", ENVIRONMENT_FILE)
+    steps_file = _path("root", STEPS_FILE)
+    metrics_file = _path("root", METRICS_FILE)
+    samples_file = _path("root", SAMPLES_FILE)
+    notebooks_dir = _path("root", NOTEBOOKS_DIR)
+    report_html = _path("root", REPORT_HTML)
+    report_md = _path("root", REPORT_MD)
+    report_files_dir = REPORT_FILES_DIR  # relative to the root, as the Markdown links it
+    models_dir = _path("root", MODELS_DIR)
 
     def model(self, model: str, seed: int) -> ModelFolder:
         """The folder of one model (a name such as gru-h149) and seed."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,11 +54,12 @@ class RunSpec:
         return cls(profile, configs.data, configs.model, configs.train, run)
 
     def params(self) -> dict[str, Any]:
-        """Flat parameters, JSON-ready: what the run folder stores and the steps read."""
+        """Flat parameters as JSON gives them back (tuples as lists): what the run folder stores
+        and what the steps read, so a stored run compares equal to a resolved one."""
         out: dict[str, Any] = {}
         for part in (self.data, self.model, self.train, self.run):
             out.update(dataclasses.asdict(part))
-        return {**out, "profile": self.profile}
+        return json.loads(json.dumps({**out, "profile": self.profile}))
 
     def configs(self, model: str | None = None, seed: int | None = None) -> Configs:
         """The three configs of one model (a name such as gru-h149) and seed of this run."""

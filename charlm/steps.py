@@ -11,7 +11,6 @@ shows them and writes them through the Run.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import types
 from dataclasses import dataclass
@@ -23,14 +22,14 @@ import torch
 from tqdm.auto import tqdm
 
 from charlm import analysis
-from charlm.checkpoint import configs_of, load_checkpoint, load_model
+from charlm.checkpoint import configs_of, load_checkpoint, load_model, model_of
 from charlm.data import make_windows
 from charlm.errors import ParameterError
 from charlm.evaluate import window_losses
 from charlm.generate import generate
 from charlm.group import train_group
 from charlm.models import num_parameters, size_mb
-from charlm.run import Run
+from charlm.run import ModelFolder, Run
 from charlm.spec import RunSpec, resolve
 from charlm.train import resolve_device, run_training
 
@@ -62,7 +61,7 @@ def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSp
         return run, run.read_spec()
     spec = resolve(namespace["profile"], namespace["overrides"])
     with run.hold():  # refused while a pipeline runs in this folder
-        if run.read_params() != json.loads(json.dumps(spec.params())):
+        if run.read_params() != spec.params():
             run.forget_steps()  # the pipeline must not trust what other parameters made
         run.write_spec(spec)
     return run, spec
@@ -135,15 +134,13 @@ class Evaluation:
     comparisons: pd.DataFrame  # per pair (main pair first) and metric
 
 
-def _test_windows(run: Run, model: str, seed: int, batch_size: int) -> dict:
+def _test_windows(folder: ModelFolder, ckpt: dict, batch_size: int) -> dict:
     """Per-window test results of a model on all its test windows (computed if not saved)."""
-    folder = run.model(model, seed)
-    ckpt = load_checkpoint(folder.checkpoint)
     if folder.test_windows.exists():
         saved = folder.read_test_windows()
         if saved["losses"].size == ckpt["history"][-1]["eval_windows"]:
             return saved
-    net, vocab, _ = load_model(folder.checkpoint)
+    net, vocab = model_of(ckpt, folder.checkpoint)
     windows = make_windows(configs_of(ckpt).data, vocab=vocab)
     losses, correct = window_losses(net, windows.data, windows.test_starts, windows.seq_len,
                                     batch_size)
@@ -170,11 +167,11 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
     rows, histories, per_window = [], [], {}
     for model in spec.run.models:
         for seed in spec.run.seeds:
-            ckpt = load_checkpoint(run.model(model, seed).checkpoint)
+            folder = run.model(model, seed)
+            ckpt = load_checkpoint(folder.checkpoint)
             rows.append(_run_row(model, seed, ckpt))
             histories.append(pd.DataFrame(ckpt["history"]).assign(model=model, seed=seed))
-            per_window[(model, seed)] = _test_windows(run, model, seed,
-                                                      spec.train.eval_batch_size)
+            per_window[(model, seed)] = _test_windows(folder, ckpt, spec.train.eval_batch_size)
     runs = analysis.with_test_loss_intervals(pd.DataFrame(rows), per_window)
     return Evaluation(
         runs=runs,
