@@ -53,22 +53,9 @@ def cmd_train(args) -> None:
     out = ModelFolder(Path(args.out or f"runs/{cfg.model.cell}"))
     result = run_training(cfg.data, cfg.model, cfg.train, out_dir=out.path)
     last = result.history[-1]
-    print(
-        json.dumps(
-            {
-                k: last[k]
-                for k in (
-                    "epoch",
-                    "train_loss",
-                    "test_loss",
-                    "test_accuracy",
-                    "train_seconds",
-                    "elapsed_train_seconds",
-                )
-            },
-            indent=2,
-        )
-    )
+    keys = ("epoch", "train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
+            "train_seconds", "elapsed_train_seconds")
+    print(json.dumps({k: last[k] for k in keys if k in last}, indent=2))
     print(f"checkpoint: {out.checkpoint}  history: {out.history}")
 
 

@@ -4,6 +4,16 @@ Nothing here reads a file. Inputs:
 - `runs`: one row per model and seed (columns model, seed, split and the METRICS keys);
 - `per_window`: {(model, seed): {"starts", "losses", "correct"}}, numpy arrays in text order.
 The report formats what these functions return; it never recomputes them.
+
+How a comparison becomes a verdict (every rule is here, and every rule is tested):
+- model size is exact: the smaller model wins;
+- test loss, accuracy and training loss: a winner only with at least MIN_SEEDS matched seeds whose
+  paired differences vary, and a Holm-adjusted p-value below ALPHA, the family being every
+  such test of the run (all pairs and metrics). Fewer seeds: "not established", with the reason;
+  the difference and its interval are still shown (for one seed, a block bootstrap over test
+  windows, which covers test-set noise only);
+- training time: the times must be more than TIME_FLOOR apart (models train one after another,
+  so the machine's drift lands on one model), and with MIN_SEEDS seeds also pass Holm.
 """
 
 from __future__ import annotations
@@ -14,12 +24,15 @@ import numpy as np
 import pandas as pd
 
 from charlm.stats import (
+    ALPHA,
+    MIN_SEEDS,
+    TIME_FLOOR,
     Interval,
     block_bootstrap,
     block_bootstrap_unpaired,
+    holm,
     mean_ci,
     paired_t,
-    verdict,
 )
 
 
@@ -57,8 +70,33 @@ def with_test_loss_intervals(runs: pd.DataFrame, per_window: dict) -> pd.DataFra
                        test_loss_high=[iv.high for iv in intervals])
 
 
-def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict) -> dict[str, Interval | None]:
-    """Interval of the difference a - b for every metric.
+COVERS = {  # what an interval accounts for, in the report's words
+    "seeds": "seed noise (initialisation, data order) on fixed test windows",
+    "seeds and splits": "seed noise and the choice of test windows (a split per seed)",
+    "test set": "test-set noise of one seed, not seed-to-seed variation",
+    "exact": "nothing: exact",
+}
+
+
+def _rule(key: str, n: int, iv: Interval | None, varies: bool) -> tuple[str, str | None]:
+    """How this comparison is decided ("exact", "holm", "floor", "floor+holm", "none") and, for
+    "none", why no verdict is possible."""
+    if key == "size_mb":
+        return "exact", None
+    holm_ok = n >= MIN_SEEDS and iv is not None and iv.p_value is not None
+    if key == "train_time":
+        return ("floor+holm" if holm_ok else "floor"), None
+    if holm_ok:
+        return "holm", None
+    if n >= 2 and not varies:
+        return "none", "the differences do not vary over seeds"
+    return "none", f"{n} seed{'s' * (n != 1)}, a verdict needs {MIN_SEEDS}"
+
+
+def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict,
+            split_per_seed: bool = False) -> dict[str, dict]:
+    """Per metric, the difference a - b: its interval (or None), what the interval covers, and the
+    rule that decides the verdict (see the module docstring).
 
     Several matched seeds: paired t over seeds (no interval where the differences do not vary).
     One seed: test metrics by a block bootstrap over the test windows; size is exact; training
@@ -67,21 +105,24 @@ def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict) -> dict[str, I
     fa = runs[runs.model == a].set_index("seed")
     fb = runs[runs.model == b].set_index("seed")
     seeds = sorted(set(fa.index) & set(fb.index))
-    out: dict[str, Interval | None] = {}
+    both_random = (fa.split == "random").all() and (fb.split == "random").all()
+    over_seeds = "seeds and splits" if split_per_seed and both_random else "seeds"
+    out: dict[str, dict] = {}
     for key in METRICS:
         x, y = fa.loc[seeds, key].to_numpy(), fb.loc[seeds, key].to_numpy()
+        varies, iv, covers = len(seeds) >= 2 and np.ptp(x - y) > 0, None, None
         if key == "size_mb":
             d = float(x.mean() - y.mean())
-            out[key] = Interval(d, d, d, "exact", len(seeds))
-        elif len(seeds) >= 2 and np.ptp(x - y) > 0:
-            out[key] = paired_t(x, y)
-        elif len(seeds) >= 2:  # identical differences (a time shared by seeds trained together):
-            out[key] = None  # a zero-width interval would call any difference real
-        elif key in WINDOW_COLUMNS:
-            out[key] = _window_interval(per_window[(a, seeds[0])], per_window[(b, seeds[0])],
-                                        WINDOW_COLUMNS[key])
-        else:
-            out[key] = None
+            iv, covers = Interval(d, d, d, "exact", len(seeds)), "exact"
+        elif varies:
+            iv, covers = paired_t(x, y), over_seeds
+        elif len(seeds) == 1 and key in WINDOW_COLUMNS:
+            iv = _window_interval(per_window[(a, seeds[0])], per_window[(b, seeds[0])],
+                                  WINDOW_COLUMNS[key])
+            covers = "test set"
+        rule, reason = _rule(key, len(seeds), iv, varies)
+        out[key] = {"interval": iv, "covers": COVERS.get(covers), "rule": rule,
+                    "reason": reason, "n_seeds": len(seeds)}
     return out
 
 
@@ -93,24 +134,54 @@ def _window_interval(wa: dict, wb: dict, column: str) -> Interval:
     return block_bootstrap_unpaired(xa, xb)
 
 
-def comparisons(runs: pd.DataFrame, pairs: list[tuple[str, str]],
-                per_window: dict) -> pd.DataFrame:
-    """Every pair (the main pair first) and metric: means, difference, interval, winner.
+def _decide(row: dict, higher_is_better: bool) -> tuple[str | None, str]:
+    """(winner or None, the verdict in words) of one comparison row with its Holm p-value."""
+    a, b, d = row["a"], row["b"], row["mean_a"] - row["mean_b"]
+    better = a if (d > 0) == higher_is_better else b
+    rule, p = row["rule"], row["p_holm"]
+    if rule == "exact":
+        return (better, better.upper()) if d != 0 else (None, "equal")
+    if rule == "none":
+        return None, f"not established: {row['reason']}"
+    if "floor" in rule:
+        apart = abs(d) / max(abs(row["mean_a"]), abs(row["mean_b"]), 1e-12)
+        if apart <= TIME_FLOOR:
+            return None, f"within the {TIME_FLOOR:.0%} floor for times ({apart:.0%} apart)"
+    if "holm" in rule and not p < ALPHA:
+        return None, f"within noise (Holm-adjusted p = {p:.2g})"
+    return better, better.upper()
 
-    One row per pair and metric; `winner` is a model name, or None within noise.
+
+def comparisons(runs: pd.DataFrame, pairs: list[tuple[str, str]], per_window: dict,
+                split_per_seed: bool = False) -> pd.DataFrame:
+    """Every pair (the main pair first) and metric: means, difference, interval, what it covers,
+    p-value, Holm-adjusted p-value over the run's whole family of tests, winner and verdict.
+
+    One row per pair and metric; `winner` is a model name or None, `verdict` says it in words
+    ("GRU", "not established: 1 seed, a verdict needs 3", "within noise (Holm-adjusted p = ...)").
     """
     rows = []
     for i, (a, b) in enumerate(pairs):
-        for key, iv in compare(runs, a, b, per_window).items():
+        for key, c in compare(runs, a, b, per_window, split_per_seed).items():
+            iv = c.pop("interval")
             mean_a = float(runs.loc[runs.model == a, key].mean())
             mean_b = float(runs.loc[runs.model == b, key].mean())
-            win = verdict(a, b, mean_a, mean_b, METRICS[key].higher_is_better, iv)
             interval = asdict(iv) if iv is not None else {"estimate": mean_a - mean_b}
             rows.append({"a": a, "b": b, "main": i == 0, "metric": key, "mean_a": mean_a,
-                         "mean_b": mean_b, **interval, "winner": win})
-    columns = ["a", "b", "main", "metric", "mean_a", "mean_b", "estimate", "low", "high",
-               "method", "n", "p_value", "winner"]
-    return pd.DataFrame(rows).reindex(columns=columns)
+                         "mean_b": mean_b, **interval, **c})
+    df = pd.DataFrame(rows).reindex(columns=COLUMNS[:-3])
+    family = df["rule"].str.contains("holm") & df["p_value"].notna()
+    df["p_holm"] = np.nan
+    df.loc[family, "p_holm"] = holm(df.loc[family, "p_value"].astype(float))
+    decided = [_decide(r, METRICS[r["metric"]].higher_is_better)
+               for r in df.to_dict("records")]
+    df["winner"] = [w for w, _ in decided]
+    df["verdict"] = [v for _, v in decided]
+    return df.reindex(columns=COLUMNS)
+
+
+COLUMNS = ["a", "b", "main", "metric", "mean_a", "mean_b", "estimate", "low", "high", "method",
+           "covers", "n", "p_value", "rule", "reason", "n_seeds", "p_holm", "winner", "verdict"]
 
 
 def interval_of(row) -> Interval | None:
@@ -119,3 +190,78 @@ def interval_of(row) -> Interval | None:
         return None
     p = row.p_value if row.p_value is not None and np.isfinite(row.p_value) else None
     return Interval(row.estimate, row.low, row.high, row.method, int(row.n), p)
+
+
+# -- where the contiguous split's extra loss comes from, measured (not assumed)
+def _late(starts: np.ndarray, boundary: int) -> np.ndarray:
+    """True for windows inside the text the contiguous split tests on (start >= boundary)."""
+    return starts >= boundary
+
+
+def held_out_text(runs: pd.DataFrame, per_window: dict, ngram: dict,
+                  boundary: int) -> pd.DataFrame:
+    """Test loss of every model (mean over seeds) and of the n-gram count model, over all its test
+    windows, over those inside the last part of the text (the contiguous split's test text) and
+    over the rest.
+
+    ngram: {"order": n, split: {"starts", "losses"}} for the splits it was scored on
+    (charlm.ngram.score_splits).
+    """
+    scored = {(m, s): per_window[(m, s)] for m, s in zip(runs.model, runs.seed)}
+    scored.update({(f"{ngram['order']}-gram counts", split): ngram[split]
+                   for split in ("random", "contiguous") if split in ngram})
+    splits = dict(zip(runs.model, runs.split))
+    rows = []
+    for (name, tag), w in scored.items():
+        late = _late(w["starts"], boundary)
+        rows.append({"scorer": name, "split": splits.get(name, tag),
+                     "test_loss": w["losses"].mean(),
+                     "late_loss": w["losses"][late].mean() if late.any() else np.nan,
+                     "early_loss": w["losses"][~late].mean() if (~late).any() else np.nan,
+                     "n_late": int(late.sum()), "n_early": int((~late).sum())})
+    df = pd.DataFrame(rows)
+    return df.groupby(["scorer", "split"], sort=False, as_index=False).mean()
+
+
+def _on_shared(contiguous: dict, random: dict) -> float:
+    """Mean loss of contiguous minus random on the windows both were tested on."""
+    _, ic, ir = np.intersect1d(contiguous["starts"], random["starts"], return_indices=True)
+    return float(contiguous["losses"][ic].mean() - random["losses"][ir].mean())
+
+
+def split_gaps(runs: pd.DataFrame, per_window: dict, pairs: list[tuple[str, str]], ngram: dict,
+               boundary: int) -> pd.DataFrame:
+    """For every compared pair of one model on the two splits: the test-loss gap (contiguous
+    minus random) and two parts of it, each measured on windows, for the networks and the n-gram.
+
+    harder: the random-split model's loss on its test windows inside the contiguous split's test
+        text, minus its loss on all its test windows (is that text harder?);
+    unseen: contiguous minus random-split model on the very same windows (what not having
+        trained on that stretch of text costs).
+    """
+    split = dict(zip(runs.model, runs.split))
+    rows = []
+    for a, b in pairs:
+        if split[a] == split[b]:
+            continue
+        c, r = (a, b) if split[a] == "contiguous" else (b, a)
+        seeds = sorted(set(runs.seed[runs.model == c]) & set(runs.seed[runs.model == r]))
+        harder, unseen = [], []
+        for s in seeds:
+            wr = per_window[(r, s)]
+            late = _late(wr["starts"], boundary)
+            harder.append(wr["losses"][late].mean() - wr["losses"].mean())
+            unseen.append(_on_shared(per_window[(c, s)], wr))
+        loss = runs.groupby("model").test_loss.mean()
+        gap = float(loss[c] - loss[r])
+        row = {"contiguous": c, "random": r, "gap": gap, "harder": float(np.mean(harder)),
+               "unseen": float(np.mean(unseen)), "seeds": len(seeds)}
+        if "random" in ngram and "contiguous" in ngram:
+            nr, nc = ngram["random"], ngram["contiguous"]
+            row.update(ngram_order=ngram["order"],
+                       ngram_gap=float(nc["losses"].mean() - nr["losses"].mean()),
+                       ngram_harder=float(nr["losses"][_late(nr["starts"], boundary)].mean()
+                                          - nr["losses"].mean()),
+                       ngram_unseen=_on_shared(nc, nr))
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -63,6 +63,9 @@ class DataConfig:
     corpus: str = ""  # "" = Tiny Shakespeare (data/ or $CHARLM_DATA); else a UTF-8 text file
     seq_len: int = 20
     train_frac: float = 0.8
+    # share of the training windows held out for validation (per-epoch curves, every choice);
+    # 0 = none, the reference's 80/20
+    val_frac: float = 0.0
     split: str = "random"  # "random": seeded shuffle (the reference); "contiguous": held-out text
     split_seed: int = 0
     max_chars: int | None = None  # use only the first max_chars characters (small profiles)
@@ -75,6 +78,12 @@ class DataConfig:
         if not ok or not 0 < self.train_frac < 1:
             raise ParameterError(
                 f"train_frac={self.train_frac!r} is invalid: it must lie strictly between 0 and 1."
+            )
+        ok = isinstance(self.val_frac, (int, float)) and not isinstance(self.val_frac, bool)
+        if not ok or not 0 <= self.val_frac < 1:
+            raise ParameterError(
+                f"val_frac={self.val_frac!r} is invalid: it must be at least 0 and below 1 (the "
+                "share of the training windows held out for validation; 0 = no validation set)."
             )
         _choice("split", self.split, SPLITS)
         _integer("split_seed", self.split_seed)
@@ -109,7 +118,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     max_steps: int | None = None  # cap on optimizer steps per epoch (small profiles)
-    eval_windows: int | None = None  # per-epoch evaluation on this many test windows; None = all
+    eval_windows: int | None = None  # per-epoch validation on this many windows; None = all
     eval_batch_size: int = 4096
     fused: bool = True  # charlm's fused recurrent kernels on CPU (same numbers, less time)
     deterministic: bool = False  # CUDA: ask for deterministic algorithms
@@ -213,6 +222,9 @@ class RunConfig:
     gen_length: int = 200
     gen_seed: int = 0
     pairs: list = field(default_factory=list)  # [A, B] pairs compared beyond the first two models
+    # each seed its own random split (split_seed + seed), so that intervals over seeds cover the
+    # choice of test windows too, not only initialisation and data order on one test set
+    split_per_seed: bool = False
 
     def __post_init__(self) -> None:
         for key in ("models", "seeds", "prompts", "temperatures"):
@@ -239,5 +251,11 @@ class RunConfig:
         for p in self.prompts:
             if not isinstance(p, str) or not p:
                 raise ParameterError(f"prompts: {p!r} is invalid: each is a non-empty string.")
+        if not isinstance(self.split_per_seed, bool):
+            raise ParameterError(f"split_per_seed={self.split_per_seed!r} is invalid: use true or "
+                                 "false.")
+        if self.split_per_seed and self.batched:
+            raise ParameterError("batched=true trains the seeds of a model on one split, "
+                                 "split_per_seed=true gives each seed its own: drop one of them.")
         _positive_int("gen_length", self.gen_length)
         _integer("gen_seed", self.gen_seed)

@@ -168,10 +168,16 @@ class Vocab:
 
 @dataclass
 class Windows:
-    """The encoded text and the start indices of the training and test windows."""
+    """The encoded text and the start indices of the training, validation and test windows.
+
+    Validation windows are carved out of the training share (DataConfig.val_frac), so the test
+    windows are the same with or without them; per-epoch evaluation and every choice read
+    validation, and the test windows are read once, after the last epoch.
+    """
 
     data: torch.Tensor  # (n_chars,) int64, on the training device
     train_starts: torch.Tensor  # (n_train,) int64
+    val_starts: torch.Tensor  # (n_val,) int64, empty when val_frac is 0
     test_starts: torch.Tensor  # (n_test,) int64
     seq_len: int
     vocab: Vocab
@@ -186,20 +192,22 @@ class Windows:
         return Windows(
             move(self.data),
             move(self.train_starts),
+            move(self.val_starts),
             move(self.test_starts),
             self.seq_len,
             self.vocab,
             self.split,
         )
 
-    def test_target_mask(self) -> torch.Tensor:
-        """Bool per character: True where it is the target of a test window.
+    def held_out_target_mask(self) -> torch.Tensor:
+        """Bool per character: True where it is the target of a validation or test window.
 
-        Objective "all" skips these targets, so no test target is ever a training target
+        Objective "all" skips these targets, so no held-out target is ever a training target
         (the reference's "last" objective has that property by construction).
         """
         mask = torch.zeros(self.data.numel(), dtype=torch.bool, device=self.data.device)
         mask[self.test_starts + self.seq_len] = True
+        mask[self.val_starts + self.seq_len] = True
         return mask
 
     def summary(self) -> dict:
@@ -209,24 +217,34 @@ class Windows:
             "seq_len": self.seq_len,
             "n_windows": self.n_windows,
             "n_train": self.train_starts.numel(),
+            "n_val": self.val_starts.numel(),
             "n_test": self.test_starts.numel(),
             "split": self.split,
         }
 
 
-def split_starts(n_windows: int, train_frac: float, split: str, seed: int):
-    """Start indices of train and test windows: int(train_frac * n) train, the rest test."""
+def split_starts(n_windows: int, train_frac: float, split: str, seed: int,
+                 val_frac: float = 0.0):
+    """Start indices of (train, validation, test) windows.
+
+    int(train_frac * n) windows for training and validation, the rest test; validation is the
+    last int(val_frac * n_train) of the training share (random: a random subset; contiguous: the
+    text just before the test part). The test windows do not depend on val_frac.
+    """
     n_train = int(train_frac * n_windows)
-    if n_train < 1 or n_train >= n_windows:
+    n_val = int(val_frac * n_train)
+    if n_train - n_val < 1 or n_train >= n_windows or (val_frac > 0 and n_val < 1):
         raise CorpusError(
-            f"{n_windows} windows cannot be split {train_frac:.2f}/{1 - train_frac:.2f} into two "
-            "non-empty sets: use a longer text or a shorter seq_len."
+            f"{n_windows} windows cannot be split {train_frac:.2f}/{1 - train_frac:.2f} (with "
+            f"{val_frac:.0%} of the training share for validation) into non-empty sets: use a "
+            "longer text or a shorter seq_len."
         )
     if split == "random":
         order = torch.randperm(n_windows, generator=torch.Generator().manual_seed(seed))
     else:
         order = torch.arange(n_windows)
-    return order[:n_train].clone(), order[n_train:].clone()
+    return (order[: n_train - n_val].clone(), order[n_train - n_val : n_train].clone(),
+            order[n_train:].clone())
 
 
 def make_windows(cfg: DataConfig, text: str | None = None, vocab: Vocab | None = None) -> Windows:
@@ -239,8 +257,9 @@ def make_windows(cfg: DataConfig, text: str | None = None, vocab: Vocab | None =
         raise CorpusError(
             f"The text has {data.numel()} characters: too short for windows of {cfg.seq_len}."
         )
-    train, test = split_starts(n_windows, cfg.train_frac, cfg.split, cfg.split_seed)
-    return Windows(data, train, test, cfg.seq_len, vocab, cfg.split)
+    train, val, test = split_starts(n_windows, cfg.train_frac, cfg.split, cfg.split_seed,
+                                    cfg.val_frac)
+    return Windows(data, train, val, test, cfg.seq_len, vocab, cfg.split)
 
 
 def get_batch(data: torch.Tensor, starts: torch.Tensor, seq_len: int, objective: str = "last"):

@@ -35,15 +35,22 @@ def char_frequencies(text: str, path=None):
     return _save(fig, path)
 
 
+def _has(histories: pd.DataFrame, column: str) -> bool:
+    return column in histories and histories[column].notna().any()
+
+
+def _no_validation(ax, title: str) -> None:
+    ax.text(0.5, 0.5, "no validation set in this run (val_frac = 0):\nthe test set is read "
+            "once, after the last epoch", ha="center", va="center", transform=ax.transAxes)
+    ax.set(title=title, xticks=[], yticks=[])
+
+
 def loss_curves(histories: pd.DataFrame, path=None):
-    """Train and test loss per epoch for every model (mean over seeds, band = spread)."""
-    long = histories.melt(
-        id_vars=["model", "seed", "epoch"],
-        value_vars=["train_loss", "test_loss"],
-        var_name="set",
-        value_name="loss",
-    )
-    long["set"] = long["set"].str.replace("_loss", "")
+    """Train and validation loss per epoch for every model (mean over seeds, band = spread)."""
+    sets = ["train_loss", *(["val_loss"] if _has(histories, "val_loss") else [])]
+    long = histories.melt(id_vars=["model", "seed", "epoch"], value_vars=sets, var_name="set",
+                          value_name="loss")
+    long["set"] = long["set"].map({"train_loss": "train", "val_loss": "validation"})
     fig, ax = plt.subplots(figsize=(7, 4))
     sns.lineplot(data=long, x="epoch", y="loss", hue="model", style="set", marker="o", ax=ax)
     ax.set(title="Loss per epoch (next character after the window)", ylabel="cross entropy (nats)")
@@ -51,10 +58,14 @@ def loss_curves(histories: pd.DataFrame, path=None):
 
 
 def accuracy_curves(histories: pd.DataFrame, path=None):
+    """Validation accuracy per epoch for every model (the test set is not read per epoch)."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    sns.lineplot(data=histories, x="epoch", y="test_accuracy", hue="model", marker="o", ax=ax)
+    if not _has(histories, "val_accuracy"):
+        _no_validation(ax, "Validation accuracy per epoch")
+        return _save(fig, path)
+    sns.lineplot(data=histories, x="epoch", y="val_accuracy", hue="model", marker="o", ax=ax)
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.set(title="Test accuracy per epoch", ylabel="accuracy")
+    ax.set(title="Validation accuracy per epoch", ylabel="accuracy")
     return _save(fig, path)
 
 
@@ -71,21 +82,14 @@ def time_and_size(runs: pd.DataFrame, path=None):
 
 
 def loss_vs_time(histories: pd.DataFrame, path=None):
-    """Test loss against training seconds for every model and seed: who is better at equal time."""
+    """Validation loss against training seconds, every model and seed: who is better at equal
+    time."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    sns.lineplot(
-        data=histories,
-        x="elapsed_train_seconds",
-        y="test_loss",
-        hue="model",
-        units="seed",
-        estimator=None,
-        marker="o",
-        ax=ax,
-    )
-    ax.set(
-        title="Test loss against training time",
-        xlabel="training seconds",
-        ylabel="test loss (nats)",
-    )
+    if not _has(histories, "val_loss"):
+        _no_validation(ax, "Validation loss against training time")
+        return _save(fig, path)
+    sns.lineplot(data=histories, x="elapsed_train_seconds", y="val_loss", hue="model",
+                 units="seed", estimator=None, marker="o", ax=ax)
+    ax.set(title="Validation loss against training time", xlabel="training seconds",
+           ylabel="validation loss (nats)")
     return _save(fig, path)

@@ -160,7 +160,7 @@ class GroupStep:
         self.configs, self.cfg = train_configs, train_configs[0]
         device = windows.data.device
         self.target_offsets = torch.arange(1, windows.seq_len + 1, device=device)
-        self.skip_mask = windows.test_target_mask() if self.cfg.objective == "all" else None
+        self.skip_mask = windows.held_out_target_mask() if self.cfg.objective == "all" else None
         self.capturable = isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)
         self.use_graph, self.graph = graph, None
         self.static_starts = None

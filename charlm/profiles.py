@@ -14,15 +14,15 @@ from charlm.errors import ParameterError
 # The fast recipe (tuned for a 2-core CPU, see benchmarks/results/): every position trains, small
 # batches, a high peak learning rate with clipping, cosine decay over the whole budget.
 _FAST_RECIPE = {
-    "objective": "all", "batch_size": 128, "lr": 1e-2, "min_lr": 1e-4, "warmup_steps": 200,
-    "grad_clip": 1.0,
+    "val_frac": 0.1, "objective": "all", "batch_size": 128, "lr": 1e-2, "min_lr": 1e-4,
+    "warmup_steps": 200, "grad_clip": 1.0,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
     # the whole chain in a couple of minutes on a CPU: a slice of the corpus, a few steps
     "smoke": {
-        "max_chars": 40_000, "epochs": 2, "max_steps": 15, "batch_size": 128, "lr": 1e-2,
-        "objective": "all", "eval_windows": 1000, "seeds": [0, 1], "gen_length": 60,
+        "max_chars": 40_000, "val_frac": 0.1, "epochs": 2, "max_steps": 15, "batch_size": 128,
+        "lr": 1e-2, "objective": "all", "eval_windows": 1000, "seeds": [0, 1], "gen_length": 60,
         "temperatures": [0.8],
         "models": ["lstm", "gru", "gru-h149", "rnn", "lstm@contiguous"],
         "pairs": [["lstm", "rnn"], ["lstm@contiguous", "lstm"]],
@@ -30,8 +30,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     # the CPU default: as close to the reference's test loss as about 5 minutes of training
     # per model allow on a 2-core CPU
     "fast": {**_FAST_RECIPE, "epochs": 5, "max_steps": 1000, "eval_windows": 20_000},
-    # the reference, faithfully, with 5 seeds per model so that verdicts rest on seeds: meant
-    # for a GPU, where the seeds of a model train as one computation (hours on a CPU)
+    # the reference, faithfully (its 80/20 split, no validation set), with 5 seeds per model so
+    # that verdicts rest on seeds: meant for a GPU, where the seeds of a model train as one
+    # computation (hours on a CPU)
     "reference": {**reference.SETTING, "eval_windows": 20_000, "seeds": [0, 1, 2, 3, 4]},
     # several seeds and models, the statistics: the fast recipe on 2,000 steps
     "study": {

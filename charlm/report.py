@@ -5,14 +5,16 @@ Every number comes from the files that notebooks 01-04 wrote; nothing is recompu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from charlm import reference
+from charlm import explain, reference
 from charlm.analysis import METRICS, interval_of
 from charlm.environment import hardware_line
 from charlm.run import Run
-from charlm.stats import Interval
+from charlm.stats import ALPHA, MIN_SEEDS, TIME_FLOOR
 
 WORDS = {"train_time": "faster", "size_mb": "smaller"}
 
@@ -40,8 +42,14 @@ def _main(comparisons: pd.DataFrame) -> pd.DataFrame:
     return comparisons[comparisons["main"].astype(bool)]
 
 
+def corpus_name(spec) -> str:
+    """The text the run used, in words: Tiny Shakespeare or the file's name, and any cut."""
+    name = "Tiny Shakespeare" if not spec.data.corpus else f"`{Path(spec.data.corpus).name}`"
+    return name + (f" (first {spec.data.max_chars:,} characters)" if spec.data.max_chars else "")
+
+
 def comparison_table(runs: pd.DataFrame, comparisons: pd.DataFrame) -> pd.DataFrame:
-    """The reference's table: a row per metric, a column per model, Winner of the main pair."""
+    """The reference's table: a row per metric, a column per model, the main pair's verdict."""
     main = _main(comparisons).set_index("metric")
     a, b = main.iloc[0][["a", "b"]]
     models = list(dict.fromkeys([a, b, *runs.model]))
@@ -50,8 +58,7 @@ def comparison_table(runs: pd.DataFrame, comparisons: pd.DataFrame) -> pd.DataFr
         row = {"Metric": metric.label}
         for m in models:
             row[m.upper()] = _mean_and_spread(key, runs.loc[runs.model == m, key].to_numpy())
-        winner = main.loc[key, "winner"]
-        row["Winner"] = winner.upper() if isinstance(winner, str) else "within noise"
+        row[f"Verdict, {a.upper()} vs {b.upper()}"] = main.loc[key, "verdict"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -66,24 +73,28 @@ def seeds_table(summary: pd.DataFrame) -> pd.DataFrame:
         ci = "n/a" if s.n < 2 else f"[{show(s.ci_low)}, {show(s.ci_high)}]"
         rows.append({"Model": s.model.upper(), "Metric": METRICS[s.metric].label,
                      "Mean": show(s.mean), "Std": "n/a" if s.n < 2 else show(s.std),
-                     "95% CI": ci, "Seeds": s.n})
+                     "95% CI over seeds": ci, "Seeds": s.n})
     return pd.DataFrame(rows)
 
 
+def _scale(key: str) -> tuple[float, str]:
+    """Differences of accuracy in percentage points, of time in seconds."""
+    return {"test_accuracy": (100, " pp"), "train_time": (1, " s")}.get(key, (1, ""))
+
+
 def differences_table(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """Test loss and accuracy differences (A - B) with intervals, for every pair compared."""
+    """Every difference A - B but size (exact), with its interval, what the interval covers, the
+    p-value and the Holm-adjusted p-value that decides the verdict."""
     rows = []
-    for c in comparisons[comparisons.metric.isin(["test_loss", "test_accuracy"])].itertuples():
-        d, scale = interval_of(c), 100 if c.metric == "test_accuracy" else 1
-        if d is None:  # several seeds whose differences do not vary: no interval to give
-            d = Interval(c.estimate, float("nan"), float("nan"), "none: the differences do not "
-                         "vary over seeds", 0)
+    for c in comparisons[comparisons.metric != "size_mb"].itertuples():
+        d, (scale, unit) = interval_of(c), _scale(c.metric)
+        ci = "none" if d is None else f"[{d.low * scale:+.4g}, {d.high * scale:+.4g}]{unit}"
         rows.append({"A - B": f"{c.a.upper()} - {c.b.upper()}", "Metric": METRICS[c.metric].label,
-                     "Difference": f"{d.estimate * scale:+.4f}",
-                     "95% CI": f"[{d.low * scale:+.4f}, {d.high * scale:+.4f}]",
-                     "p": "n/a" if d.p_value is None else f"{d.p_value:.3g}",
-                     "Method": d.method,
-                     "Verdict": "real" if isinstance(c.winner, str) else "within noise"})
+                     "Difference": f"{c.estimate * scale:+.4g}{unit}", "95% CI": ci,
+                     "Covers": c.covers if isinstance(c.covers, str) else "n/a",
+                     "p": "n/a" if d is None or d.p_value is None else f"{d.p_value:.3g}",
+                     "Holm p": f"{c.p_holm:.3g}" if pd.notna(c.p_holm) else "n/a",
+                     "Verdict": c.verdict})
     return pd.DataFrame(rows)
 
 
@@ -92,69 +103,64 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([{
         "Model": r.model.upper(), "Seed": r.seed, "Split": r.split,
         "Train loss": f"{r.train_loss:.4f}",
-        "Test loss [95% CI, test windows]":
+        "Test loss [95% CI, test-set noise]":
             f"{r.test_loss:.4f} [{r.test_loss_low:.4f}, {r.test_loss_high:.4f}]",
         "Accuracy": f"{r.test_accuracy:.2%}", "Time": f"{r.train_time:.1f} s",
     } for r in runs.itertuples()])
 
 
-def _diff_text(key: str, iv: Interval) -> str:
-    scale, unit = (100, " pp") if key == "test_accuracy" else (1, "")
-    if key == "train_time":
-        unit = " s"
-    lo, hi = iv.low * scale, iv.high * scale
-    text = f"95% CI of the difference [{lo:+.4g}, {hi:+.4g}]{unit}, {iv.method}, n={iv.n}"
-    if "bootstrap" in iv.method:
-        text += "; it covers test-set noise only, not seed-to-seed variation: run several seeds"
-    return text
+def _diff_text(key: str, c) -> str:
+    """The interval of a comparison row in words, with what it covers."""
+    iv, (scale, unit) = interval_of(c), _scale(key)
+    if iv is None or iv.method == "exact":
+        return ""
+    text = (f"95% CI of the difference [{iv.low * scale:+.4g}, {iv.high * scale:+.4g}]{unit}, "
+            f"{iv.method}, n={iv.n}; it covers {c.covers}")
+    return f" ({text})"
+
+
+def _apart(key: str, c) -> str:
+    """How far apart two means are: percentage points for accuracy, relative otherwise."""
+    if key == "test_accuracy":
+        return f"{abs(c.mean_a - c.mean_b) * 100:.2f} percentage points"
+    rel = abs(c.mean_a - c.mean_b) / max(abs(c.mean_a), abs(c.mean_b), 1e-12)
+    return f"{rel:.1%}"
 
 
 def analysis_sentences(comparisons: pd.DataFrame) -> list[str]:
-    """One sentence per metric of the main pair, written from its numbers and intervals."""
+    """One sentence per metric of the main pair, written from its numbers and verdict."""
     out = []
     for c in _main(comparisons).itertuples():
-        metric, iv = METRICS[c.metric], interval_of(c)
-        a, b = c.a.upper(), c.b.upper()
-        win = c.winner.upper() if isinstance(c.winner, str) else None
+        metric, a, b = METRICS[c.metric], c.a.upper(), c.b.upper()
         pair = f"{fmt(c.metric, c.mean_a)} for {a} vs {fmt(c.metric, c.mean_b)} for {b}"
-        rel = abs(c.mean_a - c.mean_b) / max(abs(c.mean_a), abs(c.mean_b), 1e-12)
-        ci = f" ({_diff_text(c.metric, iv)})" if iv is not None and iv.method != "exact" else ""
-        if win is None:
-            why = ("no interval from a single run, and under 5% apart" if iv is None
-                   else "the interval includes zero")
-            out.append(f"{metric.label}: {pair}; the difference is within noise ({why}){ci}.")
-        else:
+        if isinstance(c.winner, str):
+            win = c.winner.upper()
             loser = b if win == a else a
             word = WORDS.get(c.metric, "higher" if metric.higher_is_better else "lower")
-            single = "" if iv is not None else " (one run each: a winner needs a 5% difference)"
-            out.append(f"{metric.label}: {win} is {word} than {loser} by {rel:.1%} ({pair}){ci}"
-                       f"{single}.")
+            out.append(f"{metric.label}: {win} is {word} than {loser} by {_apart(c.metric, c)} "
+                       f"({pair}){_diff_text(c.metric, c)}.")
+        else:
+            out.append(f"{metric.label}: {pair}; no winner ({c.verdict})"
+                       f"{_diff_text(c.metric, c)}.")
     return out
 
 
-def pair_sentence(c, runs: pd.DataFrame) -> str:
+def pair_sentence(c) -> str:
     """One sentence on the test loss of a further pair (a comparison row of test_loss)."""
-    iv, a, b = interval_of(c), c.a.upper(), c.b.upper()
+    a, b = c.a.upper(), c.b.upper()
     head = f"Test loss {a} {c.mean_a:.4f} vs {b} {c.mean_b:.4f}: "
     if isinstance(c.winner, str):
         head += f"{c.winner.upper()} is lower by {abs(c.estimate):.4f} nats"
     else:
-        head += "within noise"
-    head += f" ({_diff_text('test_loss', iv)})." if iv is not None else "."
-    split = runs.drop_duplicates("model").set_index("model")["split"]
-    if split[c.a] != split[c.b]:
-        head += (" The two splits differ: with the random split every test window's characters "
-                 "also appear as inputs of neighbouring training windows, so it measures "
-                 "prediction inside text the model has seen; the contiguous split tests on the "
-                 "last 20% of the text, which the model never saw.")
-    return head
+        head += f"no winner ({c.verdict})"
+    return head + _diff_text("test_loss", c) + "."
 
 
 # -- the sections, in the order of the report
 def title(run: Run) -> str:
     spec = run.read_spec()
     names = " vs ".join(m.upper() for m in spec.run.models)
-    return (f"# {names} on Tiny Shakespeare\n\nProfile `{spec.profile}`, run folder "
+    return (f"# {names} on {corpus_name(spec)}\n\nProfile `{spec.profile}`, run folder "
             f"`{run.root.name}`. Every number below was measured in this run.")
 
 
@@ -170,24 +176,37 @@ def architectures(run: Run) -> str:
             "stacked recurrent layer, a linear layer to the vocabulary.\n\n" + md_table(table))
 
 
+def _split_line(spec) -> str:
+    d = spec.data
+    line = (f"- **Split**: `{d.split}` {d.train_frac:.0%}/{1 - d.train_frac:.0%} of the windows"
+            + (f", first {d.max_chars:,} characters" if d.max_chars else ""))
+    line += (f"; {d.val_frac:.0%} of the training windows held out for validation (per-epoch "
+             "curves; anything chosen is chosen on them)" if d.val_frac else
+             "; no validation set (the reference's 80/20)")
+    if spec.run.split_per_seed:
+        line += "; each seed its own random split (split seed + seed)"
+    return line
+
+
 def training_configuration(run: Run) -> str:
     spec = run.read_spec()
-    t, d = spec.train, spec.data
+    t = spec.train
     schedule = (f"constant {t.lr:g}" if t.min_lr is None
                 else f"{t.warmup_steps} warmup steps, cosine {t.lr:g} -> {t.min_lr:g}")
     steps = f", at most {t.max_steps} steps per epoch" if t.max_steps else ""
     objective = ("next character after each window, as the reference" if t.objective == "last"
-                 else "every position predicts its next character; targets of test windows are "
-                      "skipped")
+                 else "every position predicts its next character; targets of validation and "
+                      "test windows are skipped")
+    per_epoch = (f"every epoch on {t.eval_windows or 'all'} validation windows, the last on all "
+                 "of them; " if spec.data.val_frac else "")
     lines = [
         f"- **Objective**: `{t.objective}` ({objective})",
-        f"- **Split**: `{d.split}` {d.train_frac:.0%}/{1 - d.train_frac:.0%} of the windows"
-        + (f", first {d.max_chars:,} characters" if d.max_chars else ""),
+        _split_line(spec),
         f"- **Optimizer**: Adam, learning rate {schedule}, batch size {t.batch_size}, "
         f"gradient clipping {t.grad_clip or 'none'}",
         f"- **Epochs**: {t.epochs}{steps}; seeds {spec.run.seeds}" + _together(run),
-        f"- **Evaluation**: every epoch on {t.eval_windows or 'all'} test windows, the final "
-        "epoch on all of them; loss = cross entropy in nats",
+        f"- **Evaluation**: {per_epoch}the test set once, after the last epoch, on all its "
+        "windows; loss = cross entropy in nats",
         f"- **Hardware**: {hardware_line(run.read_environment())}",
     ]
     return "## Training Configuration\n\n" + "\n".join(lines)
@@ -199,6 +218,16 @@ def _together(run: Run) -> str:
             f"({k} at a time; a model's training time is the group's time divided by {k})")
 
 
+RULES = (f"Verdicts: model size is exact. Test loss, accuracy and training loss: a winner only "
+         f"with at least {MIN_SEEDS} seeds and a Holm-adjusted p-value below {ALPHA:.2f}, the "
+         "correction taken over every such test in this report (all pairs and metrics); with "
+         "fewer seeds the verdict is 'not established' and says why. Training time: models train "
+         "one after another, so the machine's drift lands on one model and seeds do not cover "
+         f"it; a winner needs times more than {TIME_FLOOR:.0%} apart (the floor, above the "
+         f"run-to-run spread measured on the development machines), and with {MIN_SEEDS} seeds "
+         "or more also the Holm test.")
+
+
 def results(run: Run) -> str:
     m = run.read_metrics()
     table = comparison_table(m["runs"], m["comparisons"])
@@ -206,10 +235,14 @@ def results(run: Run) -> str:
                          **{f"Reference {name.upper()}": reference.as_printed(key, name)
                             for name in reference.MODELS}}
                         for key, metric in METRICS.items()])
-    note = ("Mean ± standard deviation over seeds where there are several. Winner: only where "
-            "the 95% interval of the difference excludes zero; otherwise 'within noise' "
-            "(see Analysis for the intervals).")
-    return (f"## Results\n\n### Performance Metrics ({m['runs'].split.iloc[0]} split)\n\n"
+    splits = m["runs"].drop_duplicates("model").set_index("model")["split"]
+    head = f"{splits.mode().iloc[0]} split"
+    others = [f"{name.upper()}: {split}" for name, split in splits.items()
+              if split != splits.mode().iloc[0]]
+    if others:
+        head += "; " + ", ".join(others)
+    note = ("Mean ± standard deviation over seeds where there are several. " + RULES)
+    return (f"## Results\n\n### Performance Metrics ({head})\n\n"
             f"{md_table(table)}\n\n{note}\n\n### The reference report ({reference.HARDWARE})"
             f"\n\n{md_table(ref)}")
 
@@ -218,12 +251,15 @@ def statistics(run: Run) -> str:
     """Seeds summary, differences with intervals, and the runs table."""
     m = run.read_metrics()
     return (
-        "### Over seeds: mean, spread, 95% interval (t distribution)\n\n"
+        "### Over seeds: mean, spread, 95% interval (t distribution)\n\nThe interval covers "
+        "seed noise (initialisation and data order) on this run's test set.\n\n"
         + md_table(seeds_table(m["summary"]))
         + "\n\n### Differences A - B (accuracy in percentage points)\n\nSeveral seeds: paired "
-        "differences over matched seeds, 95% t-interval and paired t-test p-value. One seed: a "
-        "bootstrap over contiguous blocks of 1,000 test windows (neighbouring windows overlap, so "
-        "resampling single windows would understate the spread).\n\n"
+        "differences over matched seeds, 95% t-interval and paired t-test p-value; Holm p: the "
+        "p-value adjusted for every test in this table. One seed: a bootstrap over contiguous "
+        "blocks of 1,000 test windows (neighbouring windows overlap, so resampling single "
+        "windows would understate the spread). Covers: the noise each interval "
+        "accounts for.\n\n"
         + md_table(differences_table(m["comparisons"]))
         + "\n\n### Runs: every model and seed\n\n" + md_table(runs_table(m["runs"]))
     )
@@ -246,7 +282,57 @@ def analysis(run: Run) -> str:
     more = comparisons[~comparisons["main"].astype(bool) & (comparisons.metric == "test_loss")]
     if len(more):
         text += "\n\n### Further comparisons\n\n" + "\n".join(
-            f"- {pair_sentence(c, m['runs'])}" for c in more.itertuples())
+            f"- {pair_sentence(c)}" for c in more.itertuples())
+    return text + "\n\n" + held_out(run)
+
+
+def held_out(run: Run) -> str:
+    """The n-gram floor, and where the contiguous split's extra loss comes from (measured)."""
+    m, spec = run.read_metrics(), run.read_spec()
+    shown = lambda v: "n/a" if not np.isfinite(v) else f"{v:.4f}"  # noqa: E731
+    table = m["held_out"].astype({"n_late": int, "n_early": int})
+    table = table.assign(scorer=table.scorer.map(lambda s: s if "gram" in s else s.upper()),
+                         **{col: table[col].map(shown)
+                            for col in ("test_loss", "late_loss", "early_loss")})
+    table = table.rename(columns={
+        "scorer": "Model", "split": "Split", "test_loss": "Test loss",
+        "late_loss": f"in the last {1 - spec.data.train_frac:.0%} of the text",
+        "early_loss": "elsewhere", "n_late": "windows there", "n_early": "windows elsewhere"})
+    text = ("### The held-out text\n\n" + explain.floor_sentence(m["held_out"], spec.data.split)
+            + "\n\n" + md_table(table))
+    tests = m["comparisons"].set_index(["a", "b", "metric"])
+    for gap in m["split_gaps"].itertuples(index=False):
+        row = (tests.loc[(gap.contiguous, gap.random, "test_loss")]
+               if (gap.contiguous, gap.random, "test_loss") in tests.index
+               else tests.loc[(gap.random, gap.contiguous, "test_loss")])
+        text += "\n\n" + explain.split_sentence(pd.Series(gap._asdict()), row.verdict,
+                                                 isinstance(row.winner, str))
+    return text
+
+
+def _reference_line(run: Run, m: dict) -> str:
+    """Each reference model's test loss against the reference's, with the run's interval."""
+    spec, runs, summary = run.read_spec(), m["runs"], m["summary"].set_index(["model", "metric"])
+    if spec.data.corpus or spec.data.max_chars:
+        return "The reference's numbers are for all of Tiny Shakespeare: not comparable here. "
+    text = ""
+    for model in reference.MODELS:
+        rows = runs[runs.model == model]
+        if rows.empty or (rows.split != "random").any():
+            continue
+        ref = reference.number("test_loss", model)
+        if len(rows) >= 2:
+            s = summary.loc[(model, "test_loss")]
+            low, high, covers = s.ci_low, s.ci_high, f"seed noise over {len(rows)} seeds"
+        else:
+            r = rows.iloc[0]
+            low, high = r.test_loss_low, r.test_loss_high
+            covers = "test-set noise of one seed; seed-to-seed variation is not covered"
+        where = ("matches the reference's {ref} within noise" if low <= ref <= high
+                 else "is below the reference's {ref}" if high < ref
+                 else "is above the reference's {ref}").format(ref=ref)
+        text += (f"{model.upper()}'s test loss {rows.test_loss.mean():.4f} {where} (95% "
+                 f"interval [{low:.4f}, {high:.4f}], {covers}). ")
     return text
 
 
@@ -256,20 +342,13 @@ def conclusion(run: Run) -> str:
     a, b = (x.upper() for x in main.iloc[0][["a", "b"]])
     decided = [f"{METRICS[c.metric].label.lower()}: {c.winner.upper()}"
                for c in main.itertuples() if isinstance(c.winner, str)]
-    noise = [METRICS[c.metric].label.lower() for c in main.itertuples()
-             if not isinstance(c.winner, str)]
+    open_: dict[str, list[str]] = {}
+    for c in main.itertuples():
+        if not isinstance(c.winner, str):
+            open_.setdefault(c.verdict, []).append(METRICS[c.metric].label.lower())
     text = f"## Conclusion\n\n{a} against {b}. "
-    text += (f"Measured differences that exceed their noise: {'; '.join(decided)}. " if decided
-             else "No difference between the models exceeds its noise. ")
-    if noise:
-        text += f"Within noise, so no winner: {', '.join(noise)}. "
-    runs = m["runs"]
-    for model in reference.MODELS:
-        if model in set(runs.model):
-            loss, ref = runs.loc[runs.model == model, "test_loss"].mean(), reference.number(
-                "test_loss", model)
-            side = "at or below" if loss <= ref else "above"
-            text += (f"{model.upper()} reached a test loss of {loss:.4f}, {side} the reference's "
-                     f"{ref}. ")
-    return text
-
+    text += (f"Established: {'; '.join(decided)}. " if decided
+             else "No difference between the two models is established. ")
+    for verdict, labels in open_.items():
+        text += f"No winner for {', '.join(labels)}: {verdict}. "
+    return text + _reference_line(run, m)

@@ -206,18 +206,17 @@ class Run:
     def read_data_overview(self) -> pd.DataFrame:
         return pd.read_csv(self.root / DATA_OVERVIEW_FILE)
 
-    def write_metrics(self, runs: pd.DataFrame, histories: pd.DataFrame,
-                      summary: pd.DataFrame, comparisons: pd.DataFrame) -> None:
-        """metrics.json (runs, summary over seeds, every comparison) and CSV copies."""
-        payload = {"runs": _records(runs), "summary": _records(summary),
-                   "comparisons": _records(comparisons)}
-        atomic_write_json(self.metrics_file, payload)
-        atomic_write_text(self.root / METRICS_CSV, comparisons.to_csv(index=False))
-        atomic_write_text(self.root / RUNS_CSV, runs.to_csv(index=False))
+    def write_metrics(self, tables: dict[str, pd.DataFrame], histories: pd.DataFrame) -> None:
+        """metrics.json (the runs, the summary over seeds, every comparison, the held-out text
+        checks) and CSV copies of the comparisons, runs and histories."""
+        atomic_write_json(self.metrics_file, {k: _records(df) for k, df in tables.items()})
+        atomic_write_text(self.root / METRICS_CSV, tables["comparisons"].to_csv(index=False))
+        atomic_write_text(self.root / RUNS_CSV, tables["runs"].to_csv(index=False))
         atomic_write_text(self.root / HISTORIES_CSV, histories.to_csv(index=False))
 
     def read_metrics(self) -> dict[str, pd.DataFrame]:
-        """{"runs", "summary", "comparisons"} as DataFrames, as notebook 03 wrote them."""
+        """{"runs", "summary", "comparisons", "held_out", "split_gaps"} as DataFrames, as
+        notebook 03 wrote them."""
         payload = json.loads(self.metrics_file.read_text())
         return {key: pd.DataFrame(rows) for key, rows in payload.items()}
 

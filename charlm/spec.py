@@ -70,6 +70,8 @@ class RunSpec:
                 data = dataclasses.replace(data, split=split)
         if seed is not None:
             train = dataclasses.replace(train, seed=seed)
+            if self.run.split_per_seed:
+                data = dataclasses.replace(data, split_seed=data.split_seed + seed)
         return Configs(data, model_cfg, train)
 
     @property

@@ -8,7 +8,12 @@ import numpy as np
 from scipy import stats as sps
 
 LEVEL = 0.95
-SINGLE_RUN_MIN_RELATIVE_DIFFERENCE = 0.05  # one run, no interval: a winner needs 5% apart
+ALPHA = 1 - LEVEL  # a verdict needs a Holm-adjusted p-value below this
+MIN_SEEDS = 3  # a verdict from seeds needs this many: 2 give a t-interval of 1 degree of freedom
+# Training times: models train one after another, so the machine's drift (about +/-15% on the
+# development machines, run-to-run spread 7-14% of the mean; benchmarks/results/README.md) lands
+# on one model and seeds do not cover it. A time verdict needs the times this far apart.
+TIME_FLOOR = 0.25
 
 
 @dataclass
@@ -90,22 +95,16 @@ def block_bootstrap_unpaired(a, b, block: int = 1000, n_boot: int = 2000, seed: 
                     "block bootstrap of each test set (independent)", len(a) + len(b))
 
 
-def verdict(
-    name_a: str, name_b: str, a: float, b: float, higher_is_better: bool, interval: Interval | None
-) -> str | None:
-    """The winner's name, or None when the difference is within noise.
+def holm(p_values) -> np.ndarray:
+    """Holm-adjusted p-values (Holm 1979) of a family of tests; NaN entries stay NaN.
 
-    With an interval, a winner only where it excludes zero. Without one (a single run of a
-    noisy quantity), only where the relative difference exceeds
-    SINGLE_RUN_MIN_RELATIVE_DIFFERENCE. Exact quantities (model size) pass an interval of zero
-    width.
+    Controls the chance of any false "winner" in the family at ALPHA: the i-th smallest of m
+    p-values is multiplied by m - i + 1, then made non-decreasing, capped at 1.
     """
-    if a == b:
-        return None
-    if interval is not None:
-        if not interval.excludes_zero:
-            return None
-    elif abs(a - b) / max(abs(a), abs(b), 1e-12) < SINGLE_RUN_MIN_RELATIVE_DIFFERENCE:
-        return None
-    a_better = (a > b) == higher_is_better
-    return name_a if a_better else name_b
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = order.size
+    out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return out

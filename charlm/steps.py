@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from charlm import analysis
+from charlm import analysis, ngram
 from charlm.checkpoint import configs_of, load_checkpoint, load_model, model_of
 from charlm.data import make_windows
 from charlm.errors import ParameterError
@@ -80,7 +80,10 @@ def _train_one(root: str, spec: RunSpec, model: str, seed: int, threads: int | N
 
 
 def batched(spec: RunSpec) -> bool:
-    """Whether the seeds of a model train as one stacked computation: `batched`, else on CUDA."""
+    """Whether the seeds of a model train as one stacked computation: `batched`, else on CUDA
+    (never with a split per seed: a group trains on one split)."""
+    if spec.run.split_per_seed:
+        return False
     if spec.run.batched is not None:
         return spec.run.batched
     return resolve_device(spec.train.device).type == "cuda"
@@ -132,13 +135,20 @@ class Evaluation:
     histories: pd.DataFrame  # one row per model, seed and epoch
     summary: pd.DataFrame  # per model and metric, over seeds
     comparisons: pd.DataFrame  # per pair (main pair first) and metric
+    held_out: pd.DataFrame  # test loss of every model and the n-gram, inside/outside the late text
+    split_gaps: pd.DataFrame  # per pair of one model on both splits: the gap and its parts
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables metrics.json holds (everything but the histories)."""
+        return {"runs": self.runs, "summary": self.summary, "comparisons": self.comparisons,
+                "held_out": self.held_out, "split_gaps": self.split_gaps}
 
 
 def _test_windows(folder: ModelFolder, ckpt: dict, batch_size: int) -> dict:
     """Per-window test results of a model on all its test windows (computed if not saved)."""
     if folder.test_windows.exists():
         saved = folder.read_test_windows()
-        if saved["losses"].size == ckpt["history"][-1]["eval_windows"]:
+        if saved["losses"].size == ckpt["history"][-1].get("test_windows"):
             return saved
     net, vocab = model_of(ckpt, folder.checkpoint)
     windows = make_windows(configs_of(ckpt).data, vocab=vocab)
@@ -173,11 +183,16 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
             histories.append(pd.DataFrame(ckpt["history"]).assign(model=model, seed=seed))
             per_window[(model, seed)] = _test_windows(folder, ckpt, spec.train.eval_batch_size)
     runs = analysis.with_test_loss_intervals(pd.DataFrame(rows), per_window)
+    counts = ngram.score_splits(spec.data)
+    boundary = int(spec.data.train_frac * make_windows(spec.data).n_windows)
     return Evaluation(
         runs=runs,
         histories=pd.concat(histories, ignore_index=True),
         summary=analysis.summary_over_seeds(runs),
-        comparisons=analysis.comparisons(runs, spec.comparisons(), per_window),
+        comparisons=analysis.comparisons(runs, spec.comparisons(), per_window,
+                                         spec.run.split_per_seed),
+        held_out=analysis.held_out_text(runs, per_window, counts, boundary),
+        split_gaps=analysis.split_gaps(runs, per_window, spec.comparisons(), counts, boundary),
     )
 
 

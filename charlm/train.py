@@ -101,7 +101,7 @@ def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int
     device = windows.data.device
     n_steps = steps_per_epoch(windows.train_starts.numel(), cfg)
     order = epoch_order(windows.train_starts.numel(), cfg, epoch).to(device)
-    skip_mask = windows.test_target_mask() if cfg.objective == "all" else None
+    skip_mask = windows.held_out_target_mask() if cfg.objective == "all" else None
     target_offsets = torch.arange(1, windows.seq_len + 1, device=device)  # once, not per step
     sums = torch.zeros(2, device=device)  # objective loss, last-position loss
     diverged_above = DIVERGENCE_FACTOR * math.log(windows.vocab.size)
@@ -140,28 +140,38 @@ def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int
             "lr": optimizer.param_groups[0]["lr"], "train_seconds": seconds}
 
 
-def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool):
-    """Test metrics of one epoch: on all test windows at the end, else on cfg.eval_windows.
-
-    Returns (record, per-window results {starts, losses, correct} on the CPU).
-    """
-    device = windows.data.device
-    starts = windows.test_starts if final else eval_subset(windows.test_starts, cfg.eval_windows)
-    _sync(device)
-    start = time.perf_counter()
-    losses, correct = window_losses(
-        model, windows.data, starts, windows.seq_len, cfg.eval_batch_size
-    )
+def _scores(model, windows: Windows, starts: torch.Tensor, cfg: TrainConfig, prefix: str):
+    """Metrics of `model` on the windows at `starts`, keyed `<prefix>_loss` etc."""
+    losses, correct = window_losses(model, windows.data, starts, windows.seq_len,
+                                    cfg.eval_batch_size)
     m = summarize(losses, correct)
-    record = {
-        "test_loss": m["loss"],
-        "test_accuracy": m["accuracy"],
-        "test_bpc": m["bpc"],
-        "test_perplexity": m["perplexity"],
-        "eval_windows": m["n_windows"],
-        "eval_seconds": time.perf_counter() - start,
-    }
+    record = {f"{prefix}_loss": m["loss"], f"{prefix}_accuracy": m["accuracy"],
+              f"{prefix}_bpc": m["bpc"], f"{prefix}_perplexity": m["perplexity"],
+              f"{prefix}_windows": m["n_windows"]}
     return record, {"starts": starts.cpu(), "losses": losses, "correct": correct.bool()}
+
+
+def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool, test: bool = True):
+    """Held-out metrics of one epoch: validation every epoch, the test set after the last one.
+
+    Validation: cfg.eval_windows evenly spaced validation windows, all of them after the last
+    epoch (none without a validation set). Test: all test windows, after the last epoch only,
+    so nothing during training (curves, choices) ever reads the test set; test=False (a sweep
+    trial) never reads it.
+    Returns (record, per-window test results {starts, losses, correct} on the CPU, or None).
+    """
+    _sync(windows.data.device)
+    start = time.perf_counter()
+    record, per_window = {}, None
+    if windows.val_starts.numel():
+        starts = windows.val_starts if final else eval_subset(windows.val_starts,
+                                                               cfg.eval_windows)
+        record, _ = _scores(model, windows, starts, cfg, "val")
+    if final and test:
+        scores, per_window = _scores(model, windows, windows.test_starts, cfg, "test")
+        record.update(scores)
+    record["eval_seconds"] = time.perf_counter() - start
+    return record, per_window
 
 
 # Settings that may differ between a run and its resumption (they do not change the numbers).
@@ -206,16 +216,19 @@ def resumable_checkpoint(path: Path | None, configs: Configs) -> dict | None:
 
 
 def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs: Configs,
-                 record: dict, history: list[dict], folder: ModelFolder | None) -> None:
-    """Evaluate a trained epoch, checkpoint it (with folder), and append its record to history."""
+                 record: dict, history: list[dict], folder: ModelFolder | None,
+                 test: bool = True) -> None:
+    """Evaluate a trained epoch, checkpoint it (with folder), and append its record to history.
+
+    test=False: the last epoch is scored on validation only (a sweep's trial)."""
     epoch = record["epoch"]
     final = epoch == configs.train.epochs
-    test_record, per_window = evaluate_epoch(model, windows, configs.train, final)
-    record = {**record, **test_record}
+    held_out, per_window = evaluate_epoch(model, windows, configs.train, final, test)
+    record = {**record, **held_out}
     record["elapsed_train_seconds"] = sum(r["train_seconds"] for r in history) + record[
         "train_seconds"]
     if folder:
-        if final:  # per-window test results, for the report's block bootstrap
+        if per_window is not None:  # per-window test results, for the report's bootstrap
             folder.write_test_windows(per_window)
         save_checkpoint(folder.checkpoint, model, optimizer_state, windows.vocab, configs,
                         [*history, record], epoch)
@@ -238,12 +251,14 @@ def train(
     out_dir: str | Path | None = None,
     data_cfg: DataConfig | None = None,
     progress: bool = True,
+    test: bool = True,
 ) -> list[dict]:
     """Train `model` on `windows`; returns the history, one record per epoch.
 
     With out_dir (a model folder, charlm.run.ModelFolder), the checkpoint, history and vocabulary
     are written after every epoch, and a checkpoint already there is resumed after its last
-    finished epoch (same settings required).
+    finished epoch (same settings required). test=False: the test set is never read (a sweep's
+    trial, scored on validation).
     """
     device = windows.data.device
     model.to(device).train()
@@ -264,7 +279,8 @@ def train(
         try:
             record = train_epoch(model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch,
                                  per_epoch * cfg.epochs, progress)
-            finish_epoch(model, optimizer.state_dict(), windows, configs, record, history, folder)
+            finish_epoch(model, optimizer.state_dict(), windows, configs, record, history, folder,
+                         test)
         except KeyboardInterrupt:
             say_interrupted(epoch, path, len(history))
             raise
@@ -285,6 +301,7 @@ def run_training(
     out_dir: str | Path | None = None,
     progress: bool = True,
     text: str | None = None,
+    test: bool = True,
 ) -> TrainResult:
     """Load the data, build the model from the seed and train it: the whole recipe in one call."""
     device = resolve_device(train_cfg.device)
@@ -293,5 +310,5 @@ def run_training(
     windows = make_windows(data_cfg, text=text).to(device)
     torch.manual_seed(train_cfg.seed)
     model = CharRNN(windows.vocab.size, model_cfg, fused=train_cfg.fused)
-    history = train(model, windows, train_cfg, out_dir, data_cfg, progress)
+    history = train(model, windows, train_cfg, out_dir, data_cfg, progress, test)
     return TrainResult(model, windows, history)

@@ -1,0 +1,60 @@
+"""The `fast` recipe's peak learning rate, chosen on validation loss (never on test).
+
+Every run trains at the `fast` profile's budget (5 epochs of 1,000 steps, batch 128, objective
+`all`, cosine decay to 1e-4 after 200 warmup steps, clip 1.0) with one peak learning rate, and is
+scored on all its validation windows (10% of the training windows, carved out before training).
+The test set is never evaluated (`run_training(test=False)`).
+
+    python benchmarks/recipe.py                       # 4 rates x LSTM, GRU: about 50 min here
+    python benchmarks/recipe.py --lrs 0.006 0.01      # some of them
+    python benchmarks/recipe.py --tiny                # seconds (used by the tests)
+
+Writes recipe.csv and recipe.md into benchmarks/results/ (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+from common import RESULTS, write
+
+from charlm.spec import resolve
+from charlm.train import run_training
+
+
+def trial(cell: str, lr: float, overrides: dict) -> dict:
+    """One run of `cell` at peak learning rate `lr` on the fast budget; its validation scores."""
+    cfg = resolve("fast", {**overrides, "lr": lr}).configs(cell, 0)
+    history = run_training(cfg.data, cfg.model, cfg.train, progress=False, test=False).history
+    last = history[-1]
+    assert "test_loss" not in last  # the choice must never see the test set
+    return {"cell": cell, "lr": lr, "steps": sum(r["steps"] for r in history),
+            "train_seconds": last["elapsed_train_seconds"], "val_loss": last["val_loss"],
+            "val_accuracy": last["val_accuracy"], "val_windows": last["val_windows"]}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--cells", nargs="+", default=["lstm", "gru"])
+    ap.add_argument("--lrs", nargs="+", type=float, default=[0.003, 0.006, 0.01, 0.02])
+    ap.add_argument("--tiny", action="store_true", help="seconds-long run on a small slice")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
+    args = ap.parse_args(argv)
+    overrides = ({"max_chars": 30_000, "max_steps": 3, "epochs": 2, "eval_windows": 300}
+                 if args.tiny else {})
+    rows = []
+    for cell in args.cells:
+        for lr in args.lrs:
+            rows.append(trial(cell, lr, overrides))
+            print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    df["best_for_cell"] = df.val_loss == df.groupby("cell").val_loss.transform("min")
+    write("recipe" + ("_tiny" if args.tiny else ""), df,
+          "The fast recipe's peak learning rate, scored on validation loss", args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""A count-based character n-gram model: the floor every report compares its networks with.
+
+Witten-Bell interpolation (Witten and Bell 1991; Chen and Goodman 1998, section 2.5): the
+probability of character c after the context h of k characters is
+
+    P_k(c | h) = (C(h c) + N(h) P_{k-1}(c | h')) / (C(h) + N(h))
+
+where C counts the training targets, N(h) is the number of distinct characters seen after h, h'
+drops the oldest character of h, and P_{-1} is uniform over the vocabulary. It is counted on the
+targets of the training windows only (text[start + seq_len] with its k preceding characters), so it
+sees exactly the characters a "last"-objective network trains on. Unlike a network it cannot
+recall a passage from a long context, which makes it a measure of how hard a test set's text is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from charlm.config import SPLITS, DataConfig
+from charlm.data import make_windows
+
+ORDERS = tuple(range(1, 9))  # context lengths 0..7 (an order-n model conditions on n - 1 chars)
+DEFAULT_ORDER = 5  # used where there is no validation set to choose the order on
+
+
+def fits(order: int, vocab_size: int) -> bool:
+    """Whether the codes of order-`order` n-grams fit in int64."""
+    return vocab_size ** order < 2**62
+
+
+def _keys(data: np.ndarray, positions: np.ndarray, k: int, base: int) -> np.ndarray:
+    """Integer code of the k characters before each position (0 for k = 0)."""
+    key = np.zeros(positions.size, dtype=np.int64)
+    for j in range(k, 0, -1):
+        key = key * base + data[positions - j]
+    return key
+
+
+def _lookup(table_keys: np.ndarray, table_counts: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Count of each key in a sorted table (0 where absent)."""
+    idx = np.searchsorted(table_keys, keys).clip(max=max(table_keys.size - 1, 0))
+    found = table_keys.size > 0
+    hit = (table_keys[idx] == keys) if found else np.zeros(keys.size, dtype=bool)
+    return np.where(hit, table_counts[idx] if found else 0, 0)
+
+
+def window_losses(data: torch.Tensor, train_starts: torch.Tensor, eval_starts: torch.Tensor,
+                  seq_len: int, vocab_size: int, order: int = DEFAULT_ORDER) -> np.ndarray:
+    """Per-window loss (nats) of an order-`order` Witten-Bell model on eval windows' targets.
+
+    order - 1 must not exceed seq_len (the context lies inside the window).
+    """
+    if not 1 <= order <= seq_len + 1:
+        raise ValueError(f"order {order} needs 1 <= order <= seq_len + 1 = {seq_len + 1}")
+    if not fits(order, vocab_size):
+        raise ValueError(f"order {order} with {vocab_size} characters overflows the int64 keys")
+    text = data.cpu().numpy().astype(np.int64)
+    train = train_starts.cpu().numpy() + seq_len  # target positions
+    test = eval_starts.cpu().numpy() + seq_len
+    prob = np.full(test.size, 1.0 / vocab_size)
+    for k in range(order):  # context length k: 0, 1, ..., order - 1
+        h_train, h_test = _keys(text, train, k, vocab_size), _keys(text, test, k, vocab_size)
+        hc_keys, hc_counts = np.unique(h_train * vocab_size + text[train], return_counts=True)
+        h_keys, h_counts = np.unique(h_train, return_counts=True)
+        followers_keys, followers = np.unique(hc_keys // vocab_size, return_counts=True)
+        c_hc = _lookup(hc_keys, hc_counts, h_test * vocab_size + text[test])
+        c_h = _lookup(h_keys, h_counts, h_test)
+        n_h = _lookup(followers_keys, followers, h_test)
+        seen = c_h > 0
+        prob = np.where(seen, (c_hc + n_h * prob) / np.maximum(c_h + n_h, 1), prob)
+    return -np.log(prob)
+
+
+def choose_order(data: torch.Tensor, train_starts: torch.Tensor, val_starts: torch.Tensor,
+                 seq_len: int, vocab_size: int) -> tuple[int, dict[int, float]]:
+    """The order with the lowest mean validation loss, and every order's validation loss.
+
+    Without validation windows, DEFAULT_ORDER (and no scores): the test set never chooses.
+    """
+    if not val_starts.numel():
+        return DEFAULT_ORDER, {}
+    scores = {n: float(window_losses(data, train_starts, val_starts, seq_len, vocab_size,
+                                     n).mean())
+              for n in ORDERS if n <= seq_len + 1 and fits(n, vocab_size)}
+    return min(scores, key=scores.get), scores
+
+
+def score_splits(cfg: DataConfig) -> dict:
+    """The n-gram model on the test windows of both splits of cfg's text, at one order chosen
+    on the validation windows of cfg's own split.
+
+    Returns {"order": n, "val_losses": {order: loss}, "random": {"starts", "losses"},
+    "contiguous": {...}}, per-window arrays in text order.
+    """
+    windows = {s: make_windows(dataclasses.replace(cfg, split=s)) for s in SPLITS}
+    own = windows[cfg.split]
+    order, val_losses = choose_order(own.data, own.train_starts, own.val_starts, own.seq_len,
+                                     own.vocab.size)
+    out = {"order": order, "val_losses": val_losses}
+    for split, w in windows.items():
+        starts, _ = torch.sort(w.test_starts)
+        out[split] = {"starts": starts.numpy(),
+                      "losses": window_losses(w.data, w.train_starts, starts, w.seq_len,
+                                              w.vocab.size, order)}
+    return out
