@@ -3,8 +3,8 @@
 1. Faithful step (objective last, batch 128, Adam 1e-3): median ms per training step of the
    baseline (benchmarks/baseline.py) and of charlm, alternating, several repetitions; their
    ratio; and the loss of the first steps from the same weights and batches (must match).
-2. Time to quality: test loss against training seconds, charlm's `fast` profile against the
-   baseline for the same budget, on the same evaluation windows.
+2. Time to quality: validation loss against training seconds, charlm's `fast` profile against
+   the baseline for the same budget, on the same validation windows (the test set is not read).
 
     python benchmarks/cpu.py                  # both parts (about 25 minutes on 2 cores)
     python benchmarks/cpu.py --part step      # part 1 only (a few minutes)
@@ -110,28 +110,28 @@ def baseline_curve(windows, cell: str, seconds: float, eval_starts, points: int)
         elapsed += time.perf_counter() - t
         loss, acc = evaluate(model, windows.data, eval_starts)
         rows.append({"impl": "baseline", "cell": cell, "train_seconds": elapsed,
-                     "test_loss": loss, "test_accuracy": acc})
+                     "val_loss": loss, "val_accuracy": acc})
     return rows
 
 
 def quality_benchmark(cell: str, profile: str, overrides: dict, eval_n: int,
                       from_run: Path | None = None) -> pd.DataFrame:
     """charlm's profile for one cell (trained now, or read from a run folder of that profile),
-    then the baseline for the same training time, evaluated on the same test windows."""
+    then the baseline for the same training time, evaluated on the same validation windows."""
     cfg = resolve(profile, overrides).configs(cell, 0)
     if from_run is not None:
         ckpt = load_checkpoint(Run(from_run).model(cell, 0).checkpoint)
         history = ckpt["history"]
         windows = make_windows(configs_of(ckpt).data)
     else:
-        result = run_training(cfg.data, cfg.model, cfg.train, progress=False)
+        result = run_training(cfg.data, cfg.model, cfg.train, progress=False, test=False)
         history, windows = result.history, result.windows
     rows = [{"impl": f"charlm {profile}", "cell": cell,
              "train_seconds": r["elapsed_train_seconds"],
-             "test_loss": r["test_loss"], "test_accuracy": r["test_accuracy"],
-             "eval_windows": r["eval_windows"]} for r in history]
+             "val_loss": r["val_loss"], "val_accuracy": r["val_accuracy"],
+             "val_windows": r["val_windows"]} for r in history]
     budget = history[-1]["elapsed_train_seconds"]
-    eval_starts = eval_subset(windows.test_starts, eval_n)
+    eval_starts = eval_subset(windows.val_starts, eval_n)
     rows += baseline_curve(windows, cell, budget, eval_starts, points=len(history))
     return pd.DataFrame(rows)
 
@@ -163,7 +163,7 @@ def main(argv=None) -> None:
         eval_n = 500 if args.tiny else 20_000
         df = pd.concat([quality_benchmark(c, args.profile, overrides, eval_n, args.from_run)
                         for c in args.cells])
-        title = "Time to quality: test loss against training time"
+        title = "Time to quality: validation loss against training time"
         write(f"time_to_quality{suffix}", df, title, args.out)
         plot_quality(df, args.out / f"time_to_quality{suffix}.png")
 
@@ -173,12 +173,12 @@ def plot_quality(df: pd.DataFrame, path: Path) -> None:
     import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    sns.lineplot(data=df, x="train_seconds", y="test_loss", hue="cell", style="impl",
+    sns.lineplot(data=df, x="train_seconds", y="val_loss", hue="cell", style="impl",
                  marker="o", ax=ax)
     for ref in reference.NUMBERS["test_loss"]:  # the reference's LSTM and GRU test losses
         ax.axhline(ref, ls=":", lw=1, color="grey")
-    ax.set(title="Test loss against training time (CPU)", xlabel="training seconds",
-           ylabel="test loss (nats)")
+    ax.set(title="Validation loss against training time (CPU)", xlabel="training seconds",
+           ylabel="validation loss (nats)")
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 

@@ -2,7 +2,7 @@
 
 Each sentence states what was measured and draws only the conclusion its numbers carry; where the
 numbers point the other way, the other sentence is written. Inputs are the `held_out` and
-`split_gaps` tables of charlm.analysis (as metrics.json stores them).
+`split_gaps` tables of charlm.analysis, as the run folder stores them.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
     verdict/established: the comparison's verdict on the pair's test loss; the parts are
     reported either way, a reason is drawn only for an established, positive gap.
     """
-    c, r = gap.contiguous.upper(), gap.random.upper()
-    text = (f"{c} minus {r}: {gap.gap:+.4f} nats of test loss (mean over {int(gap.seeds)} "
-            f"seed{'s' * (gap.seeds != 1)}; {verdict}). Measured: on its test windows inside the "
+    c, r, seeds = gap.contiguous.upper(), gap.random.upper(), int(gap.seeds)
+    text = (f"{c} minus {r}: {gap.gap:+.4f} nats of test loss (mean over {seeds} "
+            f"seed{'s' * (seeds != 1)}; {verdict}). Measured: on its test windows inside the "
             f"text the contiguous split tests on, {r} does {_worse(gap.harder)} than on all its "
             f"test windows, and on those very windows {c}, which never trained on that text, "
             f"does {_worse(gap.unseen)} than {r}.")

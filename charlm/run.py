@@ -8,11 +8,12 @@
       data_overview.csv  corpus, windows, split      01                     05
       models/<model>-s<seed>/                        02 (charlm.train)      03, 04
         checkpoint.pt    state_dicts + configs, history, vocabulary, RNG state
-        history.csv      one row per epoch
+        history.csv      one row per epoch (validation columns; test columns in the last row)
         vocab.json       the characters
         test_windows.pt  per-window test loss and correctness (final epoch)
       metrics.json       runs, summary over seeds,   03                     05
-                         every comparison
+                         every comparison, the
+                         held-out text checks
       metrics.csv, runs.csv, histories.csv           03                     people, spreadsheets
       samples.json       generated text              04                     05
       figures/*.png                                  01, 02, 03             05

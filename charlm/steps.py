@@ -139,7 +139,7 @@ class Evaluation:
     split_gaps: pd.DataFrame  # per pair of one model on both splits: the gap and its parts
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The tables metrics.json holds (everything but the histories)."""
+        """The tables the run folder keeps as metrics (everything but the histories)."""
         return {"runs": self.runs, "summary": self.summary, "comparisons": self.comparisons,
                 "held_out": self.held_out, "split_gaps": self.split_gaps}
 

@@ -40,3 +40,11 @@ def test_seeds_benchmark_tiny(tmp_path, corpus_text):
     assert set(raw.arm) == {"sequential", "concurrent", "batched (bound)"}
     assert (raw.seconds > 0).all()
     assert "concurrent / sequential" in (tmp_path / "seeds.md").read_text()
+
+
+def test_recipe_benchmark_tiny_scores_on_validation_only(tmp_path, corpus_text):
+    subprocess.run([sys.executable, str(BENCH / "recipe.py"), "--tiny", "--lrs", "0.003", "0.01",
+                    "--out", str(tmp_path)], check=True, capture_output=True, timeout=300)
+    df = pd.read_csv(tmp_path / "recipe_tiny.csv")
+    assert len(df) == 4 and df.val_loss.notna().all() and "test_loss" not in df
+    assert df.groupby("cell").best_for_cell.sum().tolist() == [1, 1]

@@ -39,17 +39,29 @@ def test_targets_line_up_with_text(corpus_text):
 
 
 def test_random_split_is_seeded():
-    a, _ = split_starts(1000, 0.8, "random", 0)
-    b, _ = split_starts(1000, 0.8, "random", 0)
-    c, _ = split_starts(1000, 0.8, "random", 1)
+    a, _, _ = split_starts(1000, 0.8, "random", 0)
+    b, _, _ = split_starts(1000, 0.8, "random", 0)
+    c, _, _ = split_starts(1000, 0.8, "random", 1)
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-def test_test_targets_are_masked(small_text):
-    w = make_windows(DataConfig(), text=small_text)
-    mask = w.test_target_mask()
-    assert mask.sum() == w.test_starts.numel()
-    assert mask[w.test_starts + 20].all() and not mask[w.train_starts + 20].any()
+@pytest.mark.parametrize("split", ["random", "contiguous"])
+def test_validation_is_carved_out_of_the_training_windows(split):
+    train0, val0, test0 = split_starts(1000, 0.8, split, 0)
+    train, val, test = split_starts(1000, 0.8, split, 0, val_frac=0.1)
+    assert val0.numel() == 0 and val.numel() == 80 and train.numel() == 720
+    assert torch.equal(test, test0)  # the test windows do not depend on val_frac
+    assert torch.equal(torch.cat([train, val]).sort().values, train0.sort().values)
+    if split == "contiguous":  # the text just before the test part
+        assert train.max() < val.min() and val.max() < test.min()
+
+
+def test_held_out_targets_are_masked(small_text):
+    w = make_windows(DataConfig(val_frac=0.1), text=small_text)
+    mask = w.held_out_target_mask()
+    assert mask[w.test_starts + 20].all() and mask[w.val_starts + 20].all()
+    assert not mask[w.train_starts + 20].any()
+    assert mask.sum() == w.test_starts.numel() + w.val_starts.numel()
 
 
 def test_encode_decode_round_trip(corpus_text):

@@ -13,7 +13,7 @@ from charlm.spec import resolve
 from charlm.steps import batched, train_model
 from charlm.train import run_training
 
-DATA = DataConfig(max_chars=20_000)
+DATA = DataConfig(max_chars=20_000, val_frac=0.1)
 TIMING = {"train_seconds", "eval_seconds", "elapsed_train_seconds", "trained_with"}
 
 
@@ -24,12 +24,14 @@ def _configs(cell, seeds, **train):
 
 
 def _assert_same(a: dict, b: dict, tol=1e-5, every_test=True):
-    """Same history, weights and Adam state. every_test=False: test metrics of the last epoch
-    only (an epoch that was once the last of a shorter run was tested on every window)."""
+    """Same history, weights and Adam state. every_test=False: held-out metrics of the last
+    epoch only (an epoch that was once the last of a shorter run was scored on every window)."""
     assert len(a["history"]) == len(b["history"])
     for i, (x, y) in enumerate(zip(a["history"], b["history"])):
-        tested = every_test or i == len(a["history"]) - 1
-        for key in ("train_loss", "objective_loss", *(("test_loss", "test_accuracy") * tested)):
+        last = i == len(a["history"]) - 1
+        held_out = ("val_loss", "val_accuracy") * (every_test or last) + (
+            "test_loss", "test_accuracy") * last
+        for key in ("train_loss", "objective_loss", *held_out):
             assert x[key] == pytest.approx(y[key], abs=tol), key
     for name in a["model"]:
         torch.testing.assert_close(a["model"][name], b["model"][name], atol=tol, rtol=0)

@@ -5,9 +5,10 @@ import shutil
 import subprocess
 
 import nbformat
+import pandas as pd
 import pytest
 
-from charlm import analysis, report, stats
+from charlm import analysis, ngram, report, stats
 from charlm.errors import ParameterError, PipelineError
 from charlm.pipeline import choose_folder, run_report
 from charlm.project import NOTEBOOKS_DIR
@@ -73,15 +74,37 @@ def test_evaluation_bootstraps_each_run_once_and_the_report_never(smoke_run, mon
     def forbidden(*args, **kwargs):
         raise AssertionError("the report computed a statistic")
 
-    for module in (stats, analysis):
-        for name in ("block_bootstrap", "block_bootstrap_unpaired", "paired_t", "mean_ci",
-                     "compare", "comparisons", "summary_over_seeds", "with_test_loss_intervals"):
+    for module in (stats, analysis, ngram):
+        for name in ("block_bootstrap", "block_bootstrap_unpaired", "paired_t", "mean_ci", "holm",
+                     "compare", "comparisons", "summary_over_seeds", "with_test_loss_intervals",
+                     "held_out_text", "split_gaps", "window_losses", "score_splits"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, forbidden)
     for section in (report.title, report.dataset, report.architectures,
                     report.training_configuration, report.results, report.statistics,
                     report.samples, report.analysis, report.conclusion):
         assert section(smoke_run).strip()
+
+
+def test_test_set_is_read_once_and_verdicts_wait_for_seeds(smoke_run):
+    h = smoke_run.read_histories()
+    last = h.epoch == h.epoch.max()
+    assert h.val_loss.notna().all() and h.val_accuracy.notna().all()
+    assert h.loc[~last, "test_loss"].isna().all() and h.loc[last, "test_loss"].notna().all()
+    text = smoke_run.report_md.read_text()
+    assert "# LSTM vs GRU vs GRU-H149 vs RNN vs LSTM@CONTIGUOUS on Tiny Shakespeare (first " \
+           "40,000 characters)" in text
+    assert "not established: 2 seeds, a verdict needs 3" in text
+    assert "count model" in text and "Holm" in text
+    # one seed: no test-loss or accuracy winner, and the reason
+    spec = smoke_run.read_spec()
+    one = resolve("smoke", {"seeds": [0]})
+    c = evaluate_run(smoke_run, one).comparisons.set_index(["a", "b", "metric"])
+    for metric in ("test_loss", "test_accuracy"):
+        row = c.loc[("lstm", "gru", metric)]
+        assert pd.isna(row.winner) and row.verdict == "not established: 1 seed, a verdict needs 3"
+        assert row.method.startswith("block bootstrap") and row.low < row.high
+    assert spec == smoke_run.read_spec()
 
 
 def _table_numbers(run: Run) -> list[str]:

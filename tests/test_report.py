@@ -1,4 +1,5 @@
-"""The verdict words follow the intervals: no winner where the interval includes zero."""
+"""Verdicts follow the rules of charlm/analysis.py, fed with made-up numbers: one seed, two seeds,
+zero spread, many comparisons (Holm), training time within and beyond its floor."""
 
 import numpy as np
 import pandas as pd
@@ -6,60 +7,57 @@ import pytest
 
 from charlm.analysis import compare, comparisons, with_test_loss_intervals
 from charlm.report import analysis_sentences, comparison_table, differences_table, md_table
-from charlm.stats import Interval, block_bootstrap, mean_ci, paired_t, verdict
+from charlm.stats import TIME_FLOOR, block_bootstrap, holm, mean_ci, paired_t
 
 
-def runs(lstm_losses, gru_losses, time=(300.0, 240.0)):
+def runs(lstm_losses, gru_losses, time=(300.0, 240.0), model_b="gru"):
     rows = []
     for model, losses, t, size in (("lstm", lstm_losses, time[0], 0.917),
-                                   ("gru", gru_losses, time[1], 0.696)):
+                                   (model_b, gru_losses, time[1], 0.696)):
         for seed, loss in enumerate(losses):
-            rows.append({"model": model, "seed": seed, "train_loss": loss - 0.05,
+            rows.append({"model": model, "seed": seed, "train_loss": loss - 0.05 + 0.001 * seed,
                          "test_loss": loss, "test_accuracy": 0.9 - loss / 4,
-                         "train_time": t + seed, "size_mb": size, "split": "random"})
+                         "train_time": t + 3 * seed * (model == "lstm"), "size_mb": size,
+                         "split": "random"})
     return pd.DataFrame(rows)
 
 
-def test_separated_intervals_crown_a_winner():
+def test_three_separated_seeds_crown_a_winner_after_holm():
     f = runs([1.40, 1.41, 1.42], [1.35, 1.37, 1.36])
-    iv = compare(f, "lstm", "gru", per_window={})
-    assert iv["test_loss"].excludes_zero and iv["test_loss"].method == "paired t over seeds"
-    c = comparisons(f, [("lstm", "gru")], per_window={})
-    table = comparison_table(f, c).set_index("Metric")
-    assert table.loc["Final Test Loss", "Winner"] == "GRU"
-    assert table.loc["Final Test Accuracy", "Winner"] == "GRU"
-    text = analysis_sentences(c)[1]
+    c = comparisons(f, [("lstm", "gru")], per_window={}).set_index("metric")
+    assert c.loc["test_loss", "method"] == "paired t over seeds"
+    assert c.loc["test_loss", "p_holm"] >= c.loc["test_loss", "p_value"]
+    assert c.loc["test_loss", "p_holm"] < 0.05 and c.loc["test_loss", "winner"] == "gru"
+    assert "seed noise" in c.loc["test_loss", "covers"]
+    table = comparison_table(f, c.reset_index()).set_index("Metric")
+    assert table.loc["Final Test Loss", "Verdict, LSTM vs GRU"] == "GRU"
+    text = analysis_sentences(c.reset_index())[1]
     assert text.startswith("Final Test Loss: GRU is lower than LSTM by")
-    assert "95% CI of the difference" in text
+    assert "it covers seed noise" in text
 
 
-def test_overlapping_intervals_say_within_noise():
-    f = runs([1.40, 1.35, 1.42], [1.39, 1.41, 1.36])
-    c = comparisons(f, [("lstm", "gru")], per_window={})
-    assert pd.isna(c.set_index("metric").loc["test_loss", "winner"])
-    table = comparison_table(f, c).set_index("Metric")
-    assert table.loc["Final Test Loss", "Winner"] == "within noise"
-    text = analysis_sentences(c)[1]
-    assert "within noise (the interval includes zero)" in text
-    assert "GRU is lower" not in text and "LSTM is lower" not in text
-    assert table.loc["Model Size", "Winner"] == "GRU"  # exact, always decided
+def test_accuracy_differences_are_percentage_points():
+    f = runs([1.40, 1.41, 1.42], [1.35, 1.37, 1.36])
+    text = analysis_sentences(comparisons(f, [("lstm", "gru")], per_window={}))[2]
+    assert "percentage points" in text and "pp" in text
 
 
-def _windows(losses, starts=None):
-    losses = np.asarray(losses, dtype=float)
-    starts = np.arange(losses.size) if starts is None else starts
-    return {"starts": starts, "losses": losses, "correct": (losses < 1.4).astype(float)}
-
-
-def test_one_seed_compares_on_the_test_windows_paired_or_not():
+def test_one_seed_is_not_established_but_shows_its_test_set_interval():
     rng = np.random.default_rng(0)
     base = rng.normal(1.4, 0.3, 5000)
     f = runs([1.40], [1.35]).assign(test_loss=[base.mean(), base.mean() - 0.05])
     per_window = {("lstm", 0): _windows(base), ("gru", 0): _windows(base - 0.05)}
     c = comparisons(f, [("lstm", "gru")], per_window).set_index("metric")
+    # the bootstrap interval excludes zero, but covers the test set only: no winner
+    assert c.loc["test_loss", "low"] > 0
     assert c.loc["test_loss", "method"].startswith("block bootstrap over test windows")
-    assert c.loc["test_loss", "winner"] == "gru"
+    assert c.loc["test_loss", "covers"].startswith("test-set noise of one seed")
+    assert pd.isna(c.loc["test_loss", "winner"])
+    assert c.loc["test_loss", "verdict"] == "not established: 1 seed, a verdict needs 3"
     assert pd.isna(c.loc["train_loss", "low"])  # one run: no interval for the training loss
+    assert c.loc["size_mb", "winner"] == "gru"  # exact, always decided
+    row = differences_table(c.reset_index()).set_index("Metric").loc["Final Test Loss"]
+    assert row["95% CI"] != "none" and row["Verdict"].startswith("not established")
     # other windows (another split): an unpaired bootstrap
     per_window[("gru", 0)] = _windows(base - 0.05, starts=np.arange(5000) + 7)
     c = comparisons(f, [("lstm", "gru")], per_window).set_index("metric")
@@ -69,19 +67,87 @@ def test_one_seed_compares_on_the_test_windows_paired_or_not():
                                                             ).all()
 
 
+def test_two_seeds_are_not_established_even_when_p_is_small():
+    f = runs([1.40, 1.50], [1.30, 1.39])
+    c = comparisons(f, [("lstm", "gru")], per_window={}).set_index("metric")
+    assert c.loc["test_loss", "p_value"] < 0.05  # the paired t-test alone would call it
+    assert pd.isna(c.loc["test_loss", "winner"]) and pd.isna(c.loc["test_loss", "p_holm"])
+    assert c.loc["test_loss", "verdict"] == "not established: 2 seeds, a verdict needs 3"
+
+
+def test_zero_spread_is_never_real():
+    f = runs([1.40, 1.41, 1.42], [1.35, 1.36, 1.37])  # identical differences over seeds
+    iv = compare(f, "lstm", "gru", per_window={})
+    assert iv["test_loss"]["interval"] is None  # not a zero-width interval
+    c = comparisons(f, [("lstm", "gru")], per_window={}).set_index("metric")
+    assert pd.isna(c.loc["test_loss", "winner"])
+    assert c.loc["test_loss", "verdict"] == (
+        "not established: the differences do not vary over seeds")
+
+
+def test_many_comparisons_are_corrected_by_holm():
+    # one pair alone is significant; among nine pairs the same numbers are not
+    f = runs([1.40, 1.43, 1.41], [1.38, 1.405, 1.388])
+    alone = comparisons(f, [("lstm", "gru")], per_window={}).set_index("metric")
+    p = alone.loc["test_loss", "p_value"]
+    assert p < 0.05 and alone.loc["test_loss", "winner"] == "gru"
+    others = [runs([1.40, 1.43, 1.41], [1.40, 1.41, 1.43], model_b=f"rnn-h{i}").query(
+        "model != 'lstm'") for i in range(8)]
+    many = pd.concat([f, *others])
+    pairs = [("lstm", "gru"), *[("lstm", f"rnn-h{i}") for i in range(8)]]
+    c = comparisons(many, pairs, per_window={})
+    main = c[c.main].set_index("metric")
+    assert main.loc["test_loss", "p_value"] == pytest.approx(p)
+    assert main.loc["test_loss", "p_holm"] > 0.05 and pd.isna(main.loc["test_loss", "winner"])
+    assert main.loc["test_loss", "verdict"].startswith("within noise (Holm-adjusted p = ")
+    family = c[c.p_holm.notna()]
+    assert len(family) == 9 * 4  # every pair: train loss, test loss, accuracy, time
+    assert np.allclose(family.p_holm, holm(family.p_value))
+
+
+def test_holm_adjusts_as_the_textbook_says():
+    adjusted = holm([0.01, 0.04, 0.03, np.nan])
+    assert np.allclose(adjusted[:3], [0.03, 0.06, 0.06]) and np.isnan(adjusted[3])
+    assert holm([0.5, 0.9]).tolist() == [1.0, 1.0]
+
+
+def test_training_time_needs_the_floor():
+    one = {("lstm", 0): _windows([1.4] * 10), ("gru", 0): _windows([1.39] * 10)}
+    close = runs([1.40], [1.39], time=(300.0, 300.0 * (1 - TIME_FLOOR / 2)))
+    c = comparisons(close, [("lstm", "gru")], per_window=one).set_index("metric")
+    assert pd.isna(c.loc["train_time", "winner"])
+    assert c.loc["train_time", "verdict"].startswith(f"within the {TIME_FLOOR:.0%} floor")
+    far = runs([1.40], [1.39], time=(300.0, 300.0 * (1 - 2 * TIME_FLOOR)))
+    c = comparisons(far, [("lstm", "gru")], per_window=one).set_index("metric")
+    assert c.loc["train_time", "winner"] == "gru"
+    # with seeds, beyond the floor but not beyond Holm: no winner
+    noisy = runs([1.40, 1.41, 1.42], [1.35, 1.37, 1.36], time=(300.0, 160.0))
+    noisy.loc[noisy.model == "gru", "train_time"] = [100.0, 300.0, 80.0]
+    c = comparisons(noisy, [("lstm", "gru")], per_window={}).set_index("metric")
+    assert pd.isna(c.loc["train_time", "winner"])
+    assert c.loc["train_time", "verdict"].startswith("within noise")
+
+
+def _windows(losses, starts=None):
+    losses = np.asarray(losses, dtype=float)
+    starts = np.arange(losses.size) if starts is None else starts
+    return {"starts": starts, "losses": losses, "correct": (losses < 1.4).astype(float)}
+
+
 def test_differences_table_holds_every_pair():
     f = pd.concat([runs([1.40, 1.41], [1.35, 1.37]),
                    runs([1.50, 1.52], [1.0, 1.0]).query("model == 'lstm'").assign(model="rnn")])
     c = comparisons(f, [("lstm", "gru"), ("lstm", "rnn")], per_window={})
     table = differences_table(c)
     assert list(table["A - B"].unique()) == ["LSTM - GRU", "LSTM - RNN"]
+    assert {"Covers", "Holm p", "Verdict"} <= set(table.columns)
     assert c["main"].tolist() == [True] * 5 + [False] * 5
 
 
-def test_single_run_without_interval_needs_five_percent():
-    assert verdict("A", "B", 1.00, 1.03, False, None) is None
-    assert verdict("A", "B", 1.00, 1.10, False, None) == "A"
-    assert verdict("A", "B", 0.5, 0.6, True, Interval(-0.1, -0.2, 0.01, "x", 3)) is None
+def test_split_per_seed_intervals_cover_the_split():
+    f = runs([1.40, 1.41, 1.43], [1.35, 1.37, 1.36])
+    c = comparisons(f, [("lstm", "gru")], per_window={}, split_per_seed=True).set_index("metric")
+    assert "choice of test windows" in c.loc["test_loss", "covers"]
 
 
 def test_block_bootstrap_is_wider_for_correlated_windows():
@@ -102,11 +168,3 @@ def test_mean_ci_and_paired_t():
 
 def test_md_table():
     assert md_table(pd.DataFrame({"a": [1], "b": ["x"]})) == "| a | b |\n|---|---|\n| 1 | x |"
-
-
-def test_differences_that_do_not_vary_over_seeds_get_no_interval():
-    f = runs([1.40, 1.41], [1.35, 1.36], time=(300.0, 297.0))  # time shared: same differences
-    iv = compare(f, "lstm", "gru", per_window={})
-    assert iv["train_time"] is None  # not a zero-width interval that calls 1% "real"
-    c = comparisons(f, [("lstm", "gru")], per_window={}).set_index("metric")
-    assert pd.isna(c.loc["train_time", "winner"])  # 1% apart: under the single-run floor

@@ -9,7 +9,7 @@ from charlm.errors import CheckpointError, TrainingDivergedError
 from charlm.evaluate import evaluate
 from charlm.train import learning_rate, run_training
 
-DATA = DataConfig(max_chars=30_000)
+DATA = DataConfig(max_chars=30_000, val_frac=0.1)
 
 
 def quick(**kw) -> TrainConfig:
@@ -29,8 +29,10 @@ def test_training_learns(small_text, objective):
     first, last = result.history[0], result.history[-1]
     bound = 2.9 if objective == "all" else 3.3
     assert last["test_loss"] < bound < math.log(65)
-    assert last["test_loss"] < first["test_loss"]
-    assert last["eval_windows"] == result.windows.test_starts.numel()  # full test set at the end
+    assert last["val_loss"] < first["val_loss"]
+    assert last["test_windows"] == result.windows.test_starts.numel()  # full test set at the end
+    assert last["val_windows"] == result.windows.val_starts.numel()  # and every val window
+    assert all("test_loss" not in r for r in result.history[:-1])  # test read once, at the end
     for key in ("train_loss", "test_accuracy", "test_bpc", "train_seconds", "eval_seconds"):
         assert key in last
 
@@ -163,3 +165,23 @@ def test_same_seed_is_bit_identical_on_cpu(small_text):
 
 def _strip_timing(history):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in history]
+
+
+def test_the_test_set_is_read_once_after_the_last_epoch(small_text, monkeypatch):
+    from charlm import train as train_module
+
+    seen = []
+    real = train_module.window_losses
+    monkeypatch.setattr(train_module, "window_losses",
+                        lambda model, data, starts, *a: seen.append(starts.clone()) or real(
+                            model, data, starts, *a))
+    result = run_training(DATA, ModelConfig("gru", hidden_size=16), quick(epochs=3, max_steps=5),
+                          progress=False, text=small_text)
+    test = set(result.windows.test_starts.tolist())
+    reads = [i for i, starts in enumerate(seen) if test & set(starts.tolist())]
+    assert reads == [len(seen) - 1]  # one read of the test windows, the very last evaluation
+    assert len(seen) == 4  # validation after each of 3 epochs, then the test set
+    seen.clear()
+    run_training(DATA, ModelConfig("gru", hidden_size=16), quick(epochs=1, max_steps=5),
+                 progress=False, text=small_text, test=False)
+    assert not any(test & set(starts.tolist()) for starts in seen)  # a sweep trial: never
