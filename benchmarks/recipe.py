@@ -7,6 +7,7 @@ The test set is never evaluated (`run_training(test=False)`).
 
     python benchmarks/recipe.py                       # 4 rates x LSTM, GRU: about 50 min here
     python benchmarks/recipe.py --lrs 0.006 0.01      # some of them
+    python benchmarks/recipe.py --cells gru --lrs 0.02 --append   # add to the table
     python benchmarks/recipe.py --tiny                # seconds (used by the tests)
 
 Writes recipe.csv and recipe.md into benchmarks/results/ (or --out).
@@ -42,18 +43,24 @@ def main(argv=None) -> None:
     ap.add_argument("--lrs", nargs="+", type=float, default=[0.003, 0.006, 0.01, 0.02])
     ap.add_argument("--tiny", action="store_true", help="seconds-long run on a small slice")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
+    ap.add_argument("--append", action="store_true",
+                    help="add these trials to the table already in --out")
     args = ap.parse_args(argv)
+    name = "recipe" + ("_tiny" if args.tiny else "")
     overrides = ({"max_chars": 30_000, "max_steps": 3, "epochs": 2, "eval_windows": 300}
                  if args.tiny else {})
+    path = args.out / f"{name}.csv"
+    earlier = (pd.read_csv(path).drop(columns="best_for_cell") if args.append and path.exists()
+               else pd.DataFrame())
     rows = []
     for cell in args.cells:
         for lr in args.lrs:
             rows.append(trial(cell, lr, overrides))
-            print(rows[-1], flush=True)
-    df = pd.DataFrame(rows)
-    df["best_for_cell"] = df.val_loss == df.groupby("cell").val_loss.transform("min")
-    write("recipe" + ("_tiny" if args.tiny else ""), df,
-          "The fast recipe's peak learning rate, scored on validation loss", args.out)
+            df = pd.concat([earlier, pd.DataFrame(rows)], ignore_index=True)
+            df = df.sort_values(["cell", "lr"], ignore_index=True)
+            df["best_for_cell"] = df.val_loss == df.groupby("cell").val_loss.transform("min")
+            write(name, df, "The fast recipe's peak learning rate, scored on validation loss",
+                  args.out)  # after every trial: a stopped sweep keeps what it finished
 
 
 if __name__ == "__main__":

@@ -78,6 +78,17 @@ COVERS = {  # what an interval accounts for, in the report's words
 }
 
 
+def _covers(kind: str | None, key: str) -> str | None:
+    """What an interval of kind `kind` covers for metric `key`, in words."""
+    if kind is None:
+        return None
+    if key in ("train_loss", "train_time") and kind.startswith("seeds"):
+        text = "seed noise (initialisation, data order)"
+        return text + (", not the machine's drift between models" if key == "train_time"
+                       else "")
+    return COVERS[kind]
+
+
 def _rule(key: str, n: int, iv: Interval | None, varies: bool) -> tuple[str, str | None]:
     """How this comparison is decided ("exact", "holm", "floor", "floor+holm", "none") and, for
     "none", why no verdict is possible."""
@@ -121,7 +132,7 @@ def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict,
                                   WINDOW_COLUMNS[key])
             covers = "test set"
         rule, reason = _rule(key, len(seeds), iv, varies)
-        out[key] = {"interval": iv, "covers": COVERS.get(covers), "rule": rule,
+        out[key] = {"interval": iv, "covers": _covers(covers, key), "rule": rule,
                     "reason": reason, "n_seeds": len(seeds)}
     return out
 

@@ -1,0 +1,45 @@
+"""Verdicts of a stored runs table under charlm's current rules (Holm over every test).
+
+For runs with several seeds per model the comparisons need only the runs table (paired t over
+seeds), so a study run with older code can be read again without retraining:
+
+    python benchmarks/reanalyse.py benchmarks/results/study/runs.csv --profile study
+
+Writes <name>_verdicts.md beside the runs table (or into --out) and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+from common import write
+
+from charlm.analysis import comparisons
+from charlm.report import comparison_table, differences_table, md_table
+from charlm.spec import resolve
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("runs", type=Path, help="a runs.csv (one row per model and seed)")
+    ap.add_argument("--profile", default="study", help="the profile whose pairs are compared")
+    ap.add_argument("--out", type=Path, default=None, help="folder for the result")
+    args = ap.parse_args(argv)
+    runs = pd.read_csv(args.runs)
+    if runs.groupby("model").seed.nunique().min() < 2:
+        raise SystemExit("reanalyse needs several seeds per model (one seed needs the per-window "
+                         "test results of the run folder: run notebook 03 instead)")
+    pairs = resolve(args.profile).comparisons()
+    c = comparisons(runs, pairs, per_window={})
+    out = args.out or args.runs.parent
+    write("verdicts", differences_table(c), f"Verdicts of {args.runs} (profile {args.profile})"
+          " under Holm's correction", out)
+    with open(out / "verdicts.md", "a") as f:
+        f.write("\n## The main pair\n\n" + md_table(comparison_table(runs, c)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
