@@ -41,14 +41,15 @@ class Step:
 def plan(spec: RunSpec) -> list[Step]:
     """The steps of a run, in order."""
     # what training reads: settings that change the numbers (device, jobs, ... do not)
-    training = frozenset(Configs.names() - RESUMABLE_CHANGES | {"seeds"})
+    training = frozenset(Configs.names() - RESUMABLE_CHANGES | {"seeds", "split_per_seed"})
     train = [Step("02_train.ipynb", f"02_train-{m}.ipynb", training, (), {"model": m})
              for m in spec.run.models]
     trained = tuple(s.name for s in train)
     return [
         Step("01_explore_data.ipynb", "01_explore_data.ipynb", frozenset(field_names(DataConfig))),
         *train,
-        Step("03_evaluate.ipynb", "03_evaluate.ipynb", frozenset({"models", "seeds", "pairs"}),
+        Step("03_evaluate.ipynb", "03_evaluate.ipynb",  # the data: for the n-gram model
+             frozenset({"models", "seeds", "pairs", "split_per_seed", *field_names(DataConfig)}),
              trained),
         Step("04_generate.ipynb", "04_generate.ipynb",
              frozenset({"models", "seeds", "prompts", "temperatures", "gen_length", "gen_seed"}),

@@ -168,3 +168,16 @@ def test_mean_ci_and_paired_t():
 
 def test_md_table():
     assert md_table(pd.DataFrame({"a": [1], "b": ["x"]})) == "| a | b |\n|---|---|\n| 1 | x |"
+
+
+def test_figures_without_a_validation_set_say_so(tmp_path):
+    from charlm import figures
+
+    h = pd.DataFrame({"model": ["lstm"] * 2, "seed": [0, 0], "epoch": [1, 2],
+                      "train_loss": [2.0, 1.5], "elapsed_train_seconds": [1.0, 2.0],
+                      "test_loss": [np.nan, 1.6]})  # the reference profile: no val columns
+    fig = figures.accuracy_curves(h, tmp_path / "acc.png")
+    assert "no validation set" in fig.axes[0].texts[0].get_text()
+    assert (tmp_path / "acc.png").exists()
+    figures.loss_curves(h, tmp_path / "loss.png")  # the training loss alone
+    assert "no validation set" in figures.loss_vs_time(h).axes[0].texts[0].get_text()
