@@ -21,19 +21,27 @@ from pathlib import Path
 import pandas as pd
 from common import RESULTS, write
 
+from charlm.errors import TrainingDivergedError
 from charlm.spec import resolve
 from charlm.train import run_training
 
 
 def trial(cell: str, lr: float, overrides: dict) -> dict:
-    """One run of `cell` at peak learning rate `lr` on the fast budget; its validation scores."""
+    """One run of `cell` at peak learning rate `lr` on the fast budget; its validation scores
+    (NaN for a run that diverged)."""
     cfg = resolve("fast", {**overrides, "lr": lr}).configs(cell, 0)
-    history = run_training(cfg.data, cfg.model, cfg.train, progress=False, test=False).history
+    try:
+        history = run_training(cfg.data, cfg.model, cfg.train, progress=False,
+                               test=False).history
+    except TrainingDivergedError as exc:
+        print(f"{cell} lr {lr}: {exc}", flush=True)
+        return {"cell": cell, "lr": lr, "val_loss": float("nan"), "diverged": True}
     last = history[-1]
     assert "test_loss" not in last  # the choice must never see the test set
     return {"cell": cell, "lr": lr, "steps": sum(r["steps"] for r in history),
             "train_seconds": last["elapsed_train_seconds"], "val_loss": last["val_loss"],
-            "val_accuracy": last["val_accuracy"], "val_windows": last["val_windows"]}
+            "val_accuracy": last["val_accuracy"], "val_windows": last["val_windows"],
+            "diverged": False}
 
 
 def main(argv=None) -> None:
@@ -57,6 +65,7 @@ def main(argv=None) -> None:
         for lr in args.lrs:
             rows.append(trial(cell, lr, overrides))
             df = pd.concat([earlier, pd.DataFrame(rows)], ignore_index=True)
+            df = df.drop_duplicates(["cell", "lr"], keep="last")  # a trial run again: the new one
             df = df.sort_values(["cell", "lr"], ignore_index=True)
             df["best_for_cell"] = df.val_loss == df.groupby("cell").val_loss.transform("min")
             write(name, df, "The fast recipe's peak learning rate, scored on validation loss",

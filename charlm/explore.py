@@ -22,7 +22,9 @@ def overview(text: str, cfg: DataConfig) -> pd.DataFrame:
         "sequence length": windows.seq_len,
         "windows": f"{windows.n_windows:,}",
         "training windows": f"{windows.train_starts.numel():,} ({windows.split} split)",
-        "test windows": f"{windows.test_starts.numel():,}",
+        "validation windows": (f"{windows.val_starts.numel():,} ({cfg.val_frac:.0%} of the "
+                               "training share)" if cfg.val_frac else "none"),
+        "test windows": f"{windows.test_starts.numel():,} (read once, after training)",
     }
     return pd.DataFrame({"quantity": list(rows), "value": list(rows.values())})
 
