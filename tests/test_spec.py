@@ -55,3 +55,26 @@ def test_bad_overrides_are_refused(overrides, match):
 def test_unknown_profile_lists_the_known_ones():
     with pytest.raises(ParameterError, match="choose one of smoke, fast, reference, study, auto"):
         resolve("fastest")
+
+
+def test_split_per_seed_gives_each_seed_its_own_split():
+    spec = resolve("smoke", {"split_per_seed": True})
+    assert [spec.configs("lstm", s).data.split_seed for s in (0, 1, 2)] == [0, 1, 2]
+    assert resolve("smoke").configs("lstm", 2).data.split_seed == 0
+    with pytest.raises(ParameterError, match="split_per_seed"):
+        resolve("smoke", {"split_per_seed": True, "batched": True})
+
+
+def test_val_frac_is_checked_and_the_reference_keeps_80_20():
+    assert resolve("reference").data.val_frac == 0
+    assert resolve("fast").data.val_frac == resolve("smoke").data.val_frac == 0.1
+    with pytest.raises(ParameterError, match="val_frac"):
+        resolve("smoke", {"val_frac": 1.0})
+
+
+def test_the_title_names_the_corpus():
+    from charlm.report import corpus_name
+
+    assert corpus_name(resolve("fast")) == "Tiny Shakespeare"
+    assert corpus_name(resolve("fast", {"corpus": "/data/moby.txt", "max_chars": 5000})) == (
+        "`moby.txt` (first 5,000 characters)")
