@@ -221,6 +221,10 @@ class Run:
         payload = json.loads(self.metrics_file.read_text())
         return {key: pd.DataFrame(rows) for key, rows in payload.items()}
 
+    def read_runs(self) -> pd.DataFrame:
+        """The runs table (one row per model and seed) as notebook 03 wrote it as CSV."""
+        return pd.read_csv(self.root / RUNS_CSV)
+
     def read_histories(self) -> pd.DataFrame:
         return pd.read_csv(self.root / HISTORIES_CSV)
 

@@ -48,3 +48,12 @@ def test_recipe_benchmark_tiny_scores_on_validation_only(tmp_path, corpus_text):
     df = pd.read_csv(tmp_path / "recipe_tiny.csv")
     assert len(df) == 4 and df.val_loss.notna().all() and "test_loss" not in df
     assert df.groupby("cell").best_for_cell.sum().tolist() == [1, 1]
+
+
+def test_reanalyse_reads_the_study_under_holm(tmp_path):
+    subprocess.run([sys.executable, str(BENCH / "reanalyse.py"), str(BENCH / "results" / "study"),
+                    "--out", str(tmp_path)], check=True, capture_output=True, timeout=120)
+    df = pd.read_csv(tmp_path / "verdicts.csv").set_index(["A - B", "Metric"])
+    assert len(df) == 28 and df["Holm p"].notna().all()  # 7 pairs x 4 metrics
+    assert df.loc[("LSTM - GRU", "Final Test Loss"), "Verdict"].startswith("within noise")
+    assert df.loc[("GRU - RNN", "Final Test Loss"), "Verdict"] == "GRU"
