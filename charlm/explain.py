@@ -65,8 +65,8 @@ def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
         text += " So a large part of the gap is that text being harder to predict."
     if has_counts and gap.ngram_gap >= gap.gap:
         text += (" The count model's gap is as large: unseen plays (other names, words and turns "
-                 "of phrase) alone produce a gap of this size, with no recall of overlapping "
-                 "windows.")
+                 "of phrase) alone produce a gap of this size, without recall of overlapping "
+                 "windows (which this does not rule out).")
     elif has_counts:
         text += (f" The count model's gap is smaller: the remaining "
                  f"{gap.gap - max(gap.ngram_gap, 0):.4f} nats may be the network recalling "
