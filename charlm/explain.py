@@ -15,7 +15,7 @@ def _ngram(held_out: pd.DataFrame) -> pd.DataFrame:
     return held_out[held_out.scorer.str.endswith("-gram counts")]
 
 
-def floor_sentence(held_out: pd.DataFrame, split: str) -> str:
+def floor_sentence(held_out: pd.DataFrame, split: str, chosen_on_validation: bool) -> str:
     """The n-gram count model's test loss on the run's split against the networks'."""
     counts = _ngram(held_out)
     counts = counts[counts.split == split]
@@ -24,9 +24,10 @@ def floor_sentence(held_out: pd.DataFrame, split: str) -> str:
     floor = float(counts.test_loss.iloc[0])
     nets = held_out[~held_out.scorer.str.endswith("-gram counts") & (held_out.split == split)]
     name = counts.scorer.iloc[0].removesuffix(" counts")
-    text = (f"A character {name} count model (Witten-Bell smoothing, its order chosen on "
-            f"validation, no training beyond counting) scores {floor:.4f} nats on the {split} "
-            "split's test windows")
+    how = ("its order chosen on validation" if chosen_on_validation
+           else "a fixed order: no validation set to choose one")
+    text = (f"A character {name} count model (Witten-Bell smoothing, {how}, no training beyond "
+            f"counting) scores {floor:.4f} nats on the {split} split's test windows")
     if len(nets):
         best = nets.loc[nets.test_loss.idxmin()]
         side = "below" if best.test_loss < floor else "above"
@@ -56,17 +57,23 @@ def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
         n = int(gap.ngram_order)
         text += (f" A {n}-gram count model, which cannot recall a passage longer than {n - 1} "
                  f"characters, shows a gap of {gap.ngram_gap:+.4f} between the same splits.")
-    if not established or gap.gap <= 0:
+    if not established:
         return text + " No reason is drawn from these parts: the gap itself is not established."
-    if abs(gap.harder) < 0.5 * abs(gap.unseen):
-        text += (" So the gap is not that text being harder; it is having trained (or not) on "
-                 "the text around the test windows.")
+    if gap.gap <= 0:
+        return text + (" The contiguous model does better here, so there is no extra loss to "
+                       "explain.")
+    # the parts are point estimates (means over seeds): they suggest, they do not prove
+    if gap.unseen > 0 and gap.harder < 0.5 * gap.unseen:
+        text += (" These parts suggest the gap is not that text being harder; it is having "
+                 "trained (or not) on the text around the test windows.")
+    elif gap.harder > 0:
+        text += " These parts suggest a large part of the gap is that text being harder."
     else:
-        text += " So a large part of the gap is that text being harder to predict."
+        text += " These parts do not add up to a simple reason."
     if has_counts and gap.ngram_gap >= gap.gap:
-        text += (" The count model's gap is as large: unseen plays (other names, words and turns "
-                 "of phrase) alone produce a gap of this size, without recall of overlapping "
-                 "windows (which this does not rule out).")
+        text += (" The count model's gap is as large: text from unseen plays (other names, words "
+                 "and turns of phrase) alone produces a gap of this size, without recall of "
+                 "overlapping windows (which this does not rule out).")
     elif has_counts:
         text += (f" The count model's gap is smaller: the remaining "
                  f"{gap.gap - max(gap.ngram_gap, 0):.4f} nats may be the network recalling "

@@ -78,10 +78,12 @@ def choose_order(data: torch.Tensor, train_starts: torch.Tensor, val_starts: tor
                  seq_len: int, vocab_size: int) -> tuple[int, dict[int, float]]:
     """The order with the lowest mean validation loss, and every order's validation loss.
 
-    Without validation windows, DEFAULT_ORDER (and no scores): the test set never chooses.
+    Without validation windows, DEFAULT_ORDER or the largest order below it that the window
+    length and vocabulary allow (and no scores): the test set never chooses.
     """
     if not val_starts.numel():
-        return DEFAULT_ORDER, {}
+        return max(n for n in range(1, DEFAULT_ORDER + 1)
+                   if n <= seq_len + 1 and fits(n, vocab_size)), {}
     scores = {n: float(window_losses(data, train_starts, val_starts, seq_len, vocab_size,
                                      n).mean())
               for n in ORDERS if n <= seq_len + 1 and fits(n, vocab_size)}

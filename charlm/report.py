@@ -249,15 +249,18 @@ def results(run: Run) -> str:
 
 def statistics(run: Run) -> str:
     """Seeds summary, differences with intervals, and the runs table."""
-    m = run.read_metrics()
+    m, spec = run.read_metrics(), run.read_spec()
     return (
         "### Over seeds: mean, spread, 95% interval (t distribution)\n\nThe interval covers "
-        "seed noise (initialisation and data order) on this run's test set.\n\n"
+        "seed noise (initialisation and data order)"
+        + (" and each seed's own split" if spec.run.split_per_seed else " on fixed test windows")
+        + ".\n\n"
         + md_table(seeds_table(m["summary"]))
         + "\n\n### Differences A - B (accuracy in percentage points)\n\nSeveral seeds: paired "
         "differences over matched seeds, 95% t-interval and paired t-test p-value; Holm p: the "
         "p-value adjusted for every test in this table. One seed: a bootstrap over contiguous "
-        "blocks of 1,000 test windows (neighbouring windows overlap, so resampling single "
+        "blocks of 1,000 test windows (fewer under 10,000 windows; neighbouring windows "
+        "overlap, so resampling single "
         "windows would understate the spread). Covers: the noise each interval "
         "accounts for.\n\n"
         + md_table(differences_table(m["comparisons"]))
@@ -298,7 +301,8 @@ def held_out(run: Run) -> str:
         "scorer": "Model", "split": "Split", "test_loss": "Test loss",
         "late_loss": f"in the last {1 - spec.data.train_frac:.0%} of the text",
         "early_loss": "elsewhere", "n_late": "windows there", "n_early": "windows elsewhere"})
-    text = ("### The held-out text\n\n" + explain.floor_sentence(m["held_out"], spec.data.split)
+    text = ("### The held-out text\n\n" + explain.floor_sentence(m["held_out"], spec.data.split,
+                                                          spec.data.val_frac > 0)
             + "\n\n" + md_table(table))
     tests = m["comparisons"].set_index(["a", "b", "metric"])
     for gap in m["split_gaps"].itertuples(index=False):

@@ -72,6 +72,14 @@ def _path(base: str, name: str) -> property:
     return property(lambda self: getattr(self, base) / name)
 
 
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    """Records read back from JSON: a column of nulls (NaN written as null) is a NaN column."""
+    df = pd.DataFrame(rows)
+    for col in df.columns[df.isna().all()]:
+        df[col] = float("nan")
+    return df
+
+
 def _records(df: pd.DataFrame) -> list[dict]:
     """DataFrame rows as JSON-ready dicts (NaN written as null)."""
     return df.astype(object).where(df.notna(), None).to_dict(orient="records")
@@ -219,7 +227,7 @@ class Run:
         """{"runs", "summary", "comparisons", "held_out", "split_gaps"} as DataFrames, as
         notebook 03 wrote them."""
         payload = json.loads(self.metrics_file.read_text())
-        return {key: pd.DataFrame(rows) for key, rows in payload.items()}
+        return {key: _frame(rows) for key, rows in payload.items()}
 
     def read_runs(self) -> pd.DataFrame:
         """The runs table (one row per model and seed) as notebook 03 wrote it as CSV."""

@@ -81,8 +81,12 @@ class RunSpec:
 
     def comparisons(self) -> list[tuple[str, str]]:
         """Every pair this run compares, the main pair first, each once."""
-        pairs = [self.main_pair, *(tuple(p) for p in self.run.pairs)]
-        return list(dict.fromkeys(pairs))
+        pairs, seen = [], set()
+        for pair in [self.main_pair, *(tuple(p) for p in self.run.pairs)]:
+            if frozenset(pair) not in seen:  # [a, b] and [b, a] are one comparison (one test)
+                seen.add(frozenset(pair))
+                pairs.append(pair)
+        return pairs
 
 
 def resolve(profile: str = "auto", overrides: dict[str, Any] | None = None) -> RunSpec:

@@ -68,7 +68,8 @@ def block_bootstrap(
     that dependence inside each resampled unit.
     """
     d = np.asarray(diff, dtype=float)
-    n_blocks = max(1, d.size // block)
+    block = min(block, max(1, d.size // 10))  # at least 10 blocks on a small test set
+    n_blocks = d.size // block
     sums = np.add.reduceat(d[: n_blocks * block], np.arange(0, n_blocks * block, block))
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, n_blocks, size=(n_boot, n_blocks))

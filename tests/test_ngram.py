@@ -53,6 +53,7 @@ def test_the_order_is_chosen_on_validation_or_left_at_its_default():
     order, scores = ngram.choose_order(data, starts[:800], starts[800:1000], 8, 3)
     assert scores[order] == min(scores.values()) and order >= 3
     assert ngram.choose_order(data, starts, starts[:0], 8, 3) == (ngram.DEFAULT_ORDER, {})
+    assert ngram.choose_order(data, starts, starts[:0], 2, 3) == (3, {})  # seq_len 2: order 3
 
 
 def _w(starts, losses):
@@ -84,8 +85,17 @@ def test_the_gap_is_split_into_measured_parts():
 
     text = explain.split_sentence(g, "LSTM", established=True)
     assert "0.3000 nats worse" in text and "not that text being harder" in text
-    assert "alone produce a gap of this size" in text  # the count model's gap is larger
+    assert "alone produces a gap of this size" in text  # the count model's gap is larger
+    easier = g.copy()
+    easier["harder"] = -0.15  # the late text easier: never called harder
+    text = explain.split_sentence(easier, "LSTM", True)
+    assert "0.1500 nats better" in text and "is that text being harder" not in text
+    negative = g.copy()
+    negative["gap"] = -0.1
+    assert "no extra loss to explain" in explain.split_sentence(negative, "LSTM@CONTIGUOUS", True)
     text = explain.split_sentence(g, "not established: 1 seed, a verdict needs 3", False)
     assert "No reason is drawn" in text and "So " not in text
-    floor = explain.floor_sentence(held_out_text(runs, per_window, counts, 80), "random")
-    assert "3-gram count model" in floor and "below it" in floor
+    floor = explain.floor_sentence(held_out_text(runs, per_window, counts, 80), "random", True)
+    assert "3-gram count model" in floor and "below it" in floor and "on validation" in floor
+    floor = explain.floor_sentence(held_out_text(runs, per_window, counts, 80), "random", False)
+    assert "no validation set" in floor

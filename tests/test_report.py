@@ -181,3 +181,8 @@ def test_figures_without_a_validation_set_say_so(tmp_path):
     assert (tmp_path / "acc.png").exists()
     figures.loss_curves(h, tmp_path / "loss.png")  # the training loss alone
     assert "no validation set" in figures.loss_vs_time(h).axes[0].texts[0].get_text()
+
+
+def test_a_small_test_set_gets_a_bootstrap_at_its_own_scale():
+    iv = block_bootstrap(np.full(500, 0.3) + np.random.default_rng(0).normal(0, 0.1, 500))
+    assert iv.low < 0.3 < iv.high and iv.estimate == pytest.approx(0.3, abs=0.02)

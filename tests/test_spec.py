@@ -78,3 +78,8 @@ def test_the_title_names_the_corpus():
     assert corpus_name(resolve("fast")) == "Tiny Shakespeare"
     assert corpus_name(resolve("fast", {"corpus": "/data/moby.txt", "max_chars": 5000})) == (
         "`moby.txt` (first 5,000 characters)")
+
+
+def test_a_pair_given_both_ways_is_one_comparison():
+    spec = resolve("smoke", {"pairs": [["gru", "lstm"], ["lstm", "rnn"], ["rnn", "lstm"]]})
+    assert spec.comparisons() == [("lstm", "gru"), ("lstm", "rnn")]
