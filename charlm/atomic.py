@@ -1,6 +1,8 @@
 """Atomic file writes: temporary file in the same folder, flush, fsync, rename.
 
-A process killed mid-write leaves the previous file in place, never a half-written one.
+A process killed mid-write leaves the previous file in place, never a half-written one. The file
+gets the permissions a plain open() would give it (mkstemp's own are 0600, private): those of the
+file it replaces, else 0666 less the umask, so a report on a shared disk stays readable.
 """
 
 from __future__ import annotations
@@ -13,11 +15,23 @@ from pathlib import Path
 from typing import Any
 
 
+def _open_mode(path: Path) -> int:
+    """The permission bits open() would give `path`: the existing file's, else 0666 & ~umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)  # reading the umask means setting it: put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _atomic(path: str | Path, write: Callable[[Any], None], mode: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX; elsewhere mkstemp's modes are not private
+            os.fchmod(fd, _open_mode(path))
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
