@@ -31,14 +31,6 @@ def fits(order: int, vocab_size: int) -> bool:
     return vocab_size ** order < 2**62
 
 
-def _keys(data: np.ndarray, positions: np.ndarray, k: int, base: int) -> np.ndarray:
-    """Integer code of the k characters before each position (0 for k = 0)."""
-    key = np.zeros(positions.size, dtype=np.int64)
-    for j in range(k, 0, -1):
-        key = key * base + data[positions - j]
-    return key
-
-
 def _lookup(table_keys: np.ndarray, table_counts: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Count of each key in a sorted table (0 where absent)."""
     idx = np.searchsorted(table_keys, keys).clip(max=max(table_keys.size - 1, 0))
@@ -47,31 +39,47 @@ def _lookup(table_keys: np.ndarray, table_counts: np.ndarray, keys: np.ndarray) 
     return np.where(hit, table_counts[idx] if found else 0, 0)
 
 
-def window_losses(data: torch.Tensor, train_starts: torch.Tensor, eval_starts: torch.Tensor,
-                  seq_len: int, vocab_size: int, order: int = DEFAULT_ORDER) -> np.ndarray:
-    """Per-window loss (nats) of an order-`order` Witten-Bell model on eval windows' targets.
-
-    order - 1 must not exceed seq_len (the context lies inside the window).
-    """
-    if not 1 <= order <= seq_len + 1:
-        raise ValueError(f"order {order} needs 1 <= order <= seq_len + 1 = {seq_len + 1}")
-    if not fits(order, vocab_size):
-        raise ValueError(f"order {order} with {vocab_size} characters overflows the int64 keys")
+def _losses_by_order(data: torch.Tensor, train_starts: torch.Tensor,
+                     eval_starts: torch.Tensor, seq_len: int, vocab_size: int, orders: int):
+    """Yield (order, per-window losses) for orders 1..`orders`, in one pass: each order's
+    interpolation starts from the one below it, and each context key extends the shorter one."""
     text = data.cpu().numpy().astype(np.int64)
     train = train_starts.cpu().numpy() + seq_len  # target positions
     test = eval_starts.cpu().numpy() + seq_len
     prob = np.full(test.size, 1.0 / vocab_size)
-    for k in range(order):  # context length k: 0, 1, ..., order - 1
-        h_train, h_test = _keys(text, train, k, vocab_size), _keys(text, test, k, vocab_size)
+    h_train = np.zeros(train.size, dtype=np.int64)  # code of the k characters before a target
+    h_test = np.zeros(test.size, dtype=np.int64)
+    for k in range(orders):  # context length k: 0, 1, ..., orders - 1
+        if k:  # prepend the k-th character before each target (the oldest is most significant)
+            h_train = h_train + text[train - k] * vocab_size ** (k - 1)
+            h_test = h_test + text[test - k] * vocab_size ** (k - 1)
         hc_keys, hc_counts = np.unique(h_train * vocab_size + text[train], return_counts=True)
         h_keys, h_counts = np.unique(h_train, return_counts=True)
         followers_keys, followers = np.unique(hc_keys // vocab_size, return_counts=True)
         c_hc = _lookup(hc_keys, hc_counts, h_test * vocab_size + text[test])
         c_h = _lookup(h_keys, h_counts, h_test)
         n_h = _lookup(followers_keys, followers, h_test)
-        seen = c_h > 0
-        prob = np.where(seen, (c_hc + n_h * prob) / np.maximum(c_h + n_h, 1), prob)
-    return -np.log(prob)
+        prob = np.where(c_h > 0, (c_hc + n_h * prob) / np.maximum(c_h + n_h, 1), prob)
+        yield k + 1, -np.log(prob)
+
+
+def _orders(seq_len: int, vocab_size: int, upto: int) -> list[int]:
+    """The orders up to `upto` that fit the window (order - 1 <= seq_len) and int64 keys."""
+    return [n for n in range(1, upto + 1) if n <= seq_len + 1 and fits(n, vocab_size)]
+
+
+def window_losses(data: torch.Tensor, train_starts: torch.Tensor, eval_starts: torch.Tensor,
+                  seq_len: int, vocab_size: int, order: int = DEFAULT_ORDER) -> np.ndarray:
+    """Per-window loss (nats) of an order-`order` Witten-Bell model on eval windows' targets.
+
+    order - 1 must not exceed seq_len (the context lies inside the window).
+    """
+    if order not in _orders(seq_len, vocab_size, order):
+        raise ValueError(f"order {order} needs 1 <= order <= seq_len + 1 = {seq_len + 1} and "
+                         f"{vocab_size} ** order below 2 ** 62 (int64 keys)")
+    *_, (_, losses) = _losses_by_order(data, train_starts, eval_starts, seq_len, vocab_size,
+                                       order)
+    return losses
 
 
 def choose_order(data: torch.Tensor, train_starts: torch.Tensor, val_starts: torch.Tensor,
@@ -82,11 +90,10 @@ def choose_order(data: torch.Tensor, train_starts: torch.Tensor, val_starts: tor
     length and vocabulary allow (and no scores): the test set never chooses.
     """
     if not val_starts.numel():
-        return max(n for n in range(1, DEFAULT_ORDER + 1)
-                   if n <= seq_len + 1 and fits(n, vocab_size)), {}
-    scores = {n: float(window_losses(data, train_starts, val_starts, seq_len, vocab_size,
-                                     n).mean())
-              for n in ORDERS if n <= seq_len + 1 and fits(n, vocab_size)}
+        return _orders(seq_len, vocab_size, DEFAULT_ORDER)[-1], {}
+    top = _orders(seq_len, vocab_size, ORDERS[-1])[-1]
+    scores = {n: float(losses.mean()) for n, losses in
+              _losses_by_order(data, train_starts, val_starts, seq_len, vocab_size, top)}
     return min(scores, key=scores.get), scores
 
 
@@ -94,14 +101,16 @@ def score_splits(cfg: DataConfig) -> dict:
     """The n-gram model on the test windows of both splits of cfg's text, at one order chosen
     on the validation windows of cfg's own split.
 
-    Returns {"order": n, "val_losses": {order: loss}, "random": {"starts", "losses"},
-    "contiguous": {...}}, per-window arrays in text order.
+    Returns {"order": n, "val_losses": {order: loss}, "boundary": the first window of the
+    contiguous split's test text, "random": {"starts", "losses"}, "contiguous": {...}},
+    per-window arrays in text order.
     """
     windows = {s: make_windows(dataclasses.replace(cfg, split=s)) for s in SPLITS}
     own = windows[cfg.split]
     order, val_losses = choose_order(own.data, own.train_starts, own.val_starts, own.seq_len,
                                      own.vocab.size)
-    out = {"order": order, "val_losses": val_losses}
+    out = {"order": order, "val_losses": val_losses,
+           "boundary": int(windows["contiguous"].test_starts.min())}
     for split, w in windows.items():
         starts, _ = torch.sort(w.test_starts)
         out[split] = {"starts": starts.numpy(),

@@ -183,9 +183,9 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
             histories.append(pd.DataFrame(ckpt["history"]).assign(model=model, seed=seed))
             per_window[(model, seed)] = _test_windows(folder, ckpt, spec.train.eval_batch_size)
     runs = analysis.with_test_loss_intervals(pd.DataFrame(rows), per_window)
-    data = spec.configs(seed=spec.run.seeds[0]).data  # the first seed's split (split_per_seed)
-    counts = ngram.score_splits(data)
-    boundary = int(data.train_frac * make_windows(data).n_windows)
+    # the n-gram model on the first seed's split (split_per_seed), and where its text ends
+    counts = ngram.score_splits(spec.configs(seed=spec.run.seeds[0]).data)
+    boundary = counts["boundary"]
     return Evaluation(
         runs=runs,
         histories=pd.concat(histories, ignore_index=True),
