@@ -1,4 +1,4 @@
-"""Every comparison of a run, computed once (by notebook 03) from tables and arrays.
+"""Every comparison of a run, computed once (by notebook 04) from tables and arrays.
 
 Nothing here reads a file. Inputs:
 - `runs`: one row per model and seed (columns model, seed, split and the METRICS keys);

@@ -22,6 +22,9 @@ CELLS = ("lstm", "gru", "rnn")
 OBJECTIVES = ("last", "all")
 SPLITS = ("random", "contiguous")
 DEVICES = ("auto", "cpu", "cuda")
+EXECUTORS = ("local", "ray")
+# the training settings a search (tune_space) may vary; the others define the comparison
+TUNABLE = ("lr", "batch_size", "grad_clip", "min_lr", "warmup_steps")
 
 
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
@@ -225,9 +228,21 @@ class RunConfig:
     # each seed its own random split (split_seed + seed), so that intervals over seeds cover the
     # choice of test windows too, not only initialisation and data order on one test set
     split_per_seed: bool = False
+    # where training runs execute: "local" (this process, `jobs` seeds at a time) or "ray"
+    # (every run, a trial or one model and seed, a Ray task; see charlm/executor.py)
+    executor: str = "local"
+    # with executor=ray: "" starts a local Ray instance, "auto" joins the cluster running on
+    # this machine (ray start), "ray://host:10001" connects to a remote one
+    ray_address: str = ""
+    cpus_per_run: float = 1  # Ray resources of one training run: CPUs (its torch threads) ...
+    gpus_per_run: float | None = None  # ... and GPUs; None: 0.25 where the cluster has GPUs
+    # the search before training: {training setting: [values]}; every combination is tried per
+    # model, scored on validation, and each model trains at its best; {} = no search
+    tune_space: dict = field(default_factory=dict)
+    tune_seeds: list = field(default_factory=lambda: [100])  # each combination, once per seed
 
     def __post_init__(self) -> None:
-        for key in ("models", "seeds", "prompts", "temperatures"):
+        for key in ("models", "seeds", "prompts", "temperatures", "tune_seeds"):
             _non_empty_list(key, getattr(self, key))
         if len(self.models) < 2:
             raise ParameterError(f"models={self.models!r} is invalid: a comparison needs two.")
@@ -259,3 +274,54 @@ class RunConfig:
                                  "split_per_seed=true gives each seed its own: drop one of them.")
         _positive_int("gen_length", self.gen_length)
         _integer("gen_seed", self.gen_seed)
+        self._check_executor()
+        self._check_tuning()
+
+    def _check_executor(self) -> None:
+        _choice("executor", self.executor, EXECUTORS)
+        address = self.ray_address
+        if not isinstance(address, str) or not (
+                address in ("", "auto") or address.startswith("ray://")
+                or re.fullmatch(r"[\w.-]+:\d+", address)):
+            raise ParameterError(
+                f"ray_address={address!r} is invalid: use \"\" (a local Ray instance), \"auto\" "
+                "(the cluster started on this machine with ray start), ray://host:10001 (a "
+                "remote cluster) or the head's host:port."
+            )
+        _positive_float("cpus_per_run", self.cpus_per_run)
+        gpus = self.gpus_per_run
+        if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, float))
+                                 or not 0 <= gpus or not math.isfinite(gpus)):
+            raise ParameterError(f"gpus_per_run={gpus!r} is invalid: a number >= 0 (a fraction "
+                                 "lets several runs share a GPU), or None.")
+        if self.executor == "ray" and self.jobs != 1:
+            raise ParameterError(
+                f"jobs={self.jobs} is the local executor's: with executor=ray, Ray runs as many "
+                "training runs at once as the cluster has resources for (cpus_per_run, "
+                "gpus_per_run each). Drop jobs."
+            )
+        if self.executor == "ray" and self.batched:
+            raise ParameterError(
+                "batched=true trains the seeds of a model as one computation in this process; "
+                "executor=ray makes each seed its own Ray task. Drop one of them."
+            )
+
+    def _check_tuning(self) -> None:
+        if not isinstance(self.tune_space, dict):
+            raise ParameterError(f"tune_space={self.tune_space!r} is invalid: a dict of setting "
+                                 "-> list of values, e.g. {'lr': [0.005, 0.01, 0.02]}.")
+        for key, values in self.tune_space.items():
+            if key not in TUNABLE:
+                raise ParameterError(
+                    f"tune_space: {key!r} cannot be searched: choose among {', '.join(TUNABLE)} "
+                    "(the other settings define what is compared)."
+                )
+            _non_empty_list(f"tune_space[{key!r}]", values)
+            if len(set(map(repr, values))) != len(values):
+                raise ParameterError(f"tune_space[{key!r}]={values!r} repeats a value.")
+            for value in values:
+                TrainConfig(**{key: value})  # refused as the setting itself would be
+        for s in self.tune_seeds:
+            _integer("tune_seeds", s)
+        if len(set(self.tune_seeds)) != len(self.tune_seeds):
+            raise ParameterError("tune_seeds must not repeat.")

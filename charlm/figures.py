@@ -93,3 +93,34 @@ def loss_vs_time(histories: pd.DataFrame, path=None):
     ax.set(title="Validation loss against training time", xlabel="training seconds",
            ylabel="validation loss (nats)")
     return _save(fig, path)
+
+
+def tuning_curves(trials: pd.DataFrame, choice: dict, path=None):
+    """Validation loss against the searched values, per model: every trial a dot, the mean over
+    tune seeds a line, each model's chosen setting a star (diverged trials: an x at the top)."""
+    from charlm.tuning import setting_name
+
+    key = next(iter(choice["space"]))  # the x axis: the first searched setting
+    others = [k for k in choice["space"] if k != key]
+    df = trials.copy()
+    df["line"] = df["model"] + ("" if not others else
+                                " " + df[others].astype(str).agg(",".join, axis=1))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ok = df[~df["diverged"]]
+    sns.lineplot(data=ok, x=key, y="val_loss", hue="line", estimator="mean", errorbar=None,
+                 marker="o", ax=ax)
+    sns.scatterplot(data=ok, x=key, y="val_loss", hue="line", alpha=0.4, legend=False, ax=ax)
+    for model, setting in choice["chosen"].items():
+        score = choice["scores"][model][setting_name(setting)]
+        if score is not None:
+            ax.plot(setting[key], score, marker="*", markersize=16, color="black", zorder=5)
+    bad = df[df["diverged"]]
+    if len(bad):
+        top = ok["val_loss"].max() if len(ok) else 1.0
+        ax.scatter(bad[key], [top] * len(bad), marker="x", color="red", label="diverged")
+        ax.legend()
+    if key in ("lr", "min_lr"):
+        ax.set_xscale("log")
+    ax.set(title="Search on validation (★ chosen per model)",
+           ylabel="validation loss (nats), last epoch")
+    return _save(fig, path)

@@ -18,6 +18,7 @@ from charlm.checkpoint import load_checkpoint
 from charlm.config import Configs, DataConfig, field_names
 from charlm.environment import describe_environment
 from charlm.errors import PipelineError
+from charlm.executor import ray_instance
 from charlm.export import export_report
 from charlm.project import FIGURES_DIR, NOTEBOOKS_DIR
 from charlm.run import Run
@@ -39,23 +40,28 @@ class Step:
 
 
 def plan(spec: RunSpec) -> list[Step]:
-    """The steps of a run, in order."""
-    # what training reads: settings that change the numbers (device, jobs, ... do not)
-    training = frozenset(Configs.names() - RESUMABLE_CHANGES | {"seeds", "split_per_seed"})
-    train = [Step("02_train.ipynb", f"02_train-{m}.ipynb", training, (), {"model": m})
+    """The steps of a run, in order (the search only where the run has one)."""
+    # what training reads: settings that change the numbers (device, jobs, executor ... do not)
+    training = frozenset(Configs.names() - RESUMABLE_CHANGES
+                         | {"seeds", "split_per_seed", "tune_space", "tune_seeds"})
+    tune = [Step("02_tune.ipynb", "02_tune.ipynb", training | {"models"})] \
+        if spec.run.tune_space else []
+    tuned = tuple(s.name for s in tune)
+    train = [Step("03_train.ipynb", f"03_train-{m}.ipynb", training, tuned, {"model": m})
              for m in spec.run.models]
     trained = tuple(s.name for s in train)
     return [
         Step("01_explore_data.ipynb", "01_explore_data.ipynb", frozenset(field_names(DataConfig))),
+        *tune,
         *train,
-        Step("03_evaluate.ipynb", "03_evaluate.ipynb",  # the data: for the n-gram model
+        Step("04_evaluate.ipynb", "04_evaluate.ipynb",  # the data: for the n-gram model
              frozenset({"models", "seeds", "pairs", "split_per_seed", *field_names(DataConfig)}),
              trained),
-        Step("04_generate.ipynb", "04_generate.ipynb",
+        Step("05_generate.ipynb", "05_generate.ipynb",
              frozenset({"models", "seeds", "prompts", "temperatures", "gen_length", "gen_seed"}),
              trained),
-        Step("05_report.ipynb", "05_report.ipynb", frozenset(spec.params()),
-             ("01_explore_data.ipynb", "03_evaluate.ipynb", "04_generate.ipynb")),
+        Step("06_report.ipynb", "06_report.ipynb", frozenset(spec.params()),
+             ("01_explore_data.ipynb", *tuned, "04_evaluate.ipynb", "05_generate.ipynb")),
     ]
 
 
@@ -76,13 +82,14 @@ def check_resumable(run: Run, spec: RunSpec) -> None:
         return
     new = spec.params()
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    conflicts = []
+    conflicts, choice = [], run.read_choice()
     for model in spec.run.models if changed else ():  # same run: its checkpoints fit it
         for seed in spec.run.seeds:
             path = run.model(model, seed).checkpoint
             if path.exists():
-                conflicts += [f"{model}-s{seed} {d}" for d in
-                              resume_conflicts(load_checkpoint(path), spec.configs(model, seed))]
+                setting = (choice or {}).get("chosen", {}).get(model)  # as it trained
+                conflicts += [f"{model}-s{seed} {d}" for d in resume_conflicts(
+                    load_checkpoint(path), spec.configs(model, seed, setting))]
     if conflicts:
         raise PipelineError(
             f"The run folder {run.root} holds a run with other parameters ({', '.join(changed)})"
@@ -182,7 +189,8 @@ def run_report(
         check_resumable(run, spec)
         run.write_spec(spec)
         run.write_environment(describe_environment())
-        executed = run_steps(run, spec, progress)
+        with ray_instance(spec.run):  # executor=ray: one local instance for every notebook
+            executed = run_steps(run, spec, progress)
         if executed or not run.report_html.exists():
             export_report(run, run.executed_notebook(plan(spec)[-1].name))
         if figures_dir is not None:

@@ -1,4 +1,4 @@
-"""The report's sections, as Markdown, formatted from what the run folder holds (05_report).
+"""The report's sections, as Markdown, formatted from what the run folder holds (06_report).
 
 Every number comes from the files that notebooks 01-04 wrote; nothing is recomputed here.
 """
@@ -191,8 +191,10 @@ def _split_line(spec) -> str:
 def training_configuration(run: Run) -> str:
     spec = run.read_spec()
     t = spec.train
-    schedule = (f"constant {t.lr:g}" if t.min_lr is None
-                else f"{t.warmup_steps} warmup steps, cosine {t.lr:g} -> {t.min_lr:g}")
+    lr = (f"{t.lr:g}" if not spec.run.tune_space else "each model's own (see Tuning: "
+          + ", ".join(f"{m} {v:g}" for m, v in _tuned(run, "lr").items()) + ")")
+    schedule = (f"constant {lr}" if t.min_lr is None
+                else f"{t.warmup_steps} warmup steps, cosine {lr} -> {t.min_lr:g}")
     steps = f", at most {t.max_steps} steps per epoch" if t.max_steps else ""
     objective = ("next character after each window, as the reference" if t.objective == "last"
                  else "every position predicts its next character; targets of validation and "
@@ -212,6 +214,12 @@ def training_configuration(run: Run) -> str:
     return "## Training Configuration\n\n" + "\n".join(lines)
 
 
+def _tuned(run: Run, key: str) -> dict:
+    """Each model's value of a training setting, as it trained (from the runs table)."""
+    runs = run.read_metrics()["runs"].drop_duplicates("model")
+    return dict(zip(runs["model"], runs[key])) if key in runs else {}
+
+
 def _together(run: Run) -> str:
     k = int(run.read_metrics()["runs"].get("trained_with", pd.Series([1])).max())
     return ("" if k <= 1 else f", the seeds of each model trained together as one computation "
@@ -226,6 +234,41 @@ RULES = (f"Verdicts: model size is exact. Test loss, accuracy and training loss:
          f"it; a winner needs times more than {TIME_FLOOR:.0%} apart (the floor, above the "
          f"run-to-run spread measured on the development machines), and with {MIN_SEEDS} seeds "
          "or more also the Holm test.")
+
+
+def tuning(run: Run) -> str:
+    """The search: what was searched, each model's choice, and whether it matters ("" where
+    the run searched nothing)."""
+    from charlm import tuning as search
+
+    spec = run.read_spec()
+    choice = run.read_choice() if spec.run.tune_space else None
+    if choice is None:
+        return ""
+    trials = run.read_trials()
+    space = ", ".join(f"`{k}` in {v}" for k, v in choice["space"].items())
+    chosen = ", ".join(f"{m.upper()} at `{search.setting_name(s)}`"
+                       for m, s in choice["chosen"].items())
+    table = search.choice_table(choice).reset_index()
+    for m in choice["scores"]:
+        table[m] = table[m].map(lambda v: "diverged" if pd.isna(v) else f"{v:.4f}")
+    minutes = trials["train_time"].sum() / 60
+    return (
+        f"## Tuning\n\nEach model searched {space}: {len(trials)} trials, "
+        f"{len(spec.run.tune_seeds)} seed(s) per setting ({spec.run.tune_seeds}), each at this "
+        f"run's budget and scored on the validation windows only ({minutes:.1f} minutes of "
+        f"training in all). Chosen, by the lowest mean validation loss: {chosen}; every model "
+        "below trained at its own choice with the run's seeds.\n\n"
+        f"{md_table(table)}\n\n{search.shared_sentence(choice, spec.main_pair)}"
+    )
+
+
+def tuning_figure(run: Run):
+    """The search's figure, where the run searched (None otherwise: a notebook shows nothing)."""
+    from IPython.display import Image
+
+    return Image(run.figures.tuning) if run.read_spec().run.tune_space and \
+        run.figures.tuning.exists() else None
 
 
 def results(run: Run) -> str:

@@ -3,23 +3,29 @@
     reports/<run>/                                  written by             read by
       params.json        the resolved RunSpec        pipeline (or a         every notebook
                                                      notebook on its own)
-      environment.json   hardware, versions, commit  pipeline               05
+      environment.json   hardware, versions, commit  pipeline               06
       steps.json         each step's parameters      pipeline               pipeline (resume)
-      data_overview.csv  corpus, windows, split      01                     05
-      models/<model>-s<seed>/                        02 (charlm.train)      03, 04
+      data_overview.csv  corpus, windows, split      01                     06
+      tuning/            the search (tune_space)     02 (charlm.tuning)     03, 06
+        trials/<model>/<setting>-s<seed>/            one model folder per trial (no test file;
+                                                     diverged.txt where its loss diverged)
+        trials.csv       one row per trial: setting, seed, validation loss, time
+        chosen.json      each model's chosen setting, the shared one, the mean scores
+      models/<model>-s<seed>/                        03 (charlm.train)      04, 05
         checkpoint.pt    state_dicts + configs, history, vocabulary, RNG state
         history.csv      one row per epoch (validation columns; test columns in the last row)
         vocab.json       the characters
         test_windows.pt  per-window test loss and correctness (final epoch)
-      metrics.json       runs, summary over seeds,   03                     05
+      metrics.json       runs, summary over seeds,   04                     06
                          every comparison, the
                          held-out text checks
-      metrics.csv, runs.csv, histories.csv           03                     people, spreadsheets
-      samples.json       generated text              04                     05
-      figures/*.png                                  01, 02, 03             05
+      metrics.csv, runs.csv, histories.csv           04                     people, spreadsheets
+      samples.json       generated text              05                     06
+      figures/*.png                                  01, 02, 03, 04         06
       notebooks/*.ipynb  executed copies             pipeline               people
-      report.html, report.md + report_files/         pipeline (05 exported) people
+      report.html, report.md + report_files/         pipeline (06 exported) people
 
+With executor=ray, this process writes every file: the workers send them (charlm.executor).
 A live run holds the folder (`Run.hold`): a second run on it stops at once, naming the holder.
 The hold is an OS file lock, so a killed process never leaves it behind.
 """
@@ -46,6 +52,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
 VOCAB_FILE = "vocab.json"
 TEST_WINDOWS_FILE = "test_windows.pt"
+DIVERGED_FILE = "diverged.txt"  # a trial of a search whose loss diverged: why, in words
 # -- the run folder
 MODELS_DIR = "models"
 PARAMS_FILE = "params.json"
@@ -56,6 +63,9 @@ METRICS_FILE = "metrics.json"
 METRICS_CSV = "metrics.csv"
 RUNS_CSV = "runs.csv"
 HISTORIES_CSV = "histories.csv"
+TUNING_DIR = "tuning"
+TRIALS_CSV = "trials.csv"
+CHOSEN_FILE = "chosen.json"
 SAMPLES_FILE = "samples.json"
 FIGURES_DIR = "figures"
 NOTEBOOKS_DIR = "notebooks"
@@ -95,6 +105,13 @@ class ModelFolder:
     history = _path("path", HISTORY_FILE)
     vocab = _path("path", VOCAB_FILE)
     test_windows = _path("path", TEST_WINDOWS_FILE)
+    diverged = _path("path", DIVERGED_FILE)
+
+    def history_so_far(self) -> list[dict]:
+        """The records of the finished epochs ([] before the first)."""
+        from charlm.checkpoint import load_checkpoint
+
+        return load_checkpoint(self.checkpoint)["history"] if self.checkpoint.exists() else []
 
     def write_history(self, history: list[dict]) -> None:
         atomic_write_text(self.history, pd.DataFrame(history).to_csv(index=False))
@@ -117,7 +134,7 @@ class ModelFolder:
 
 @dataclass(frozen=True)
 class Figures:
-    """The figures of a run: written by notebooks 01-03, shown by the report (05)."""
+    """The figures of a run: written by notebooks 01-04, shown by the report (06)."""
 
     folder: Path
 
@@ -126,9 +143,10 @@ class Figures:
     accuracy = _path("folder", "accuracy.png")
     time_and_size = _path("folder", "time_and_size.png")
     loss_vs_time = _path("folder", "loss_vs_time.png")
+    tuning = _path("folder", "tuning.png")
 
     def loss_curves_of(self, model: str) -> Path:
-        """One model's loss curves over its seeds (written by its 02_train)."""
+        """One model's loss curves over its seeds (written by its 03_train)."""
         return self.folder / f"loss_curves_{model}.png"
 
     def written(self) -> list[Path]:
@@ -160,6 +178,12 @@ class Run:
     def model(self, model: str, seed: int) -> ModelFolder:
         """The folder of one model (a name such as gru-h149) and seed."""
         return ModelFolder(self.root / MODELS_DIR / f"{model}-s{seed}")
+
+    tuning_dir = _path("root", TUNING_DIR)
+
+    def trial(self, model: str, setting: str, seed: int) -> ModelFolder:
+        """The folder of one trial of the search: a model at a setting ("lr=0.02"), a seed."""
+        return ModelFolder(self.root / TUNING_DIR / "trials" / model / f"{setting}-s{seed}")
 
     def executed_notebook(self, name: str) -> Path:
         return self.notebooks_dir / name
@@ -225,16 +249,29 @@ class Run:
 
     def read_metrics(self) -> dict[str, pd.DataFrame]:
         """{"runs", "summary", "comparisons", "held_out", "split_gaps"} as DataFrames, as
-        notebook 03 wrote them."""
+        notebook 04 wrote them."""
         payload = json.loads(self.metrics_file.read_text())
         return {key: _frame(rows) for key, rows in payload.items()}
 
     def read_runs(self) -> pd.DataFrame:
-        """The runs table (one row per model and seed) as notebook 03 wrote it as CSV."""
+        """The runs table (one row per model and seed) as notebook 04 wrote it as CSV."""
         return pd.read_csv(self.root / RUNS_CSV)
 
     def read_histories(self) -> pd.DataFrame:
         return pd.read_csv(self.root / HISTORIES_CSV)
+
+    def write_tuning(self, trials: pd.DataFrame, choice: dict) -> None:
+        """The search's trials (one row each) and its choice (charlm.tuning.choose)."""
+        atomic_write_text(self.tuning_dir / TRIALS_CSV, trials.to_csv(index=False))
+        atomic_write_json(self.tuning_dir / CHOSEN_FILE, choice)
+
+    def read_trials(self) -> pd.DataFrame:
+        return pd.read_csv(self.tuning_dir / TRIALS_CSV)
+
+    def read_choice(self) -> dict | None:
+        """The search's choice, or None where this run has not searched (yet)."""
+        path = self.tuning_dir / CHOSEN_FILE
+        return json.loads(path.read_text()) if path.exists() else None
 
     def write_samples(self, samples: pd.DataFrame) -> None:
         atomic_write_json(self.samples_file, _records(samples))

@@ -51,6 +51,12 @@ class RunSpec:
             )
         configs = Configs.from_flat({k: v for k, v in params.items() if k not in RUN_FIELDS})
         run = RunConfig(**{k: v for k, v in params.items() if k in RUN_FIELDS})
+        if run.tune_space and not configs.data.val_frac:
+            raise ParameterError(
+                f"tune_space={run.tune_space} needs validation windows to score the trials on, "
+                "and val_frac is 0: set val_frac (e.g. 0.1), or drop tune_space. The test set "
+                "never chooses anything."
+            )
         return cls(profile, configs.data, configs.model, configs.train, run)
 
     def params(self) -> dict[str, Any]:
@@ -61,9 +67,13 @@ class RunSpec:
             out.update(dataclasses.asdict(part))
         return json.loads(json.dumps({**out, "profile": self.profile}))
 
-    def configs(self, model: str | None = None, seed: int | None = None) -> Configs:
-        """The three configs of one model (a name such as gru-h149) and seed of this run."""
+    def configs(self, model: str | None = None, seed: int | None = None,
+                setting: dict[str, Any] | None = None) -> Configs:
+        """The three configs of one model (a name such as gru-h149) and seed of this run, at a
+        training setting of its search (tune_space) if given."""
         data, model_cfg, train = self.data, self.model, self.train
+        if setting:
+            train = dataclasses.replace(train, **setting)
         if model is not None:
             model_cfg, split = parse_model_name(model, self.model)
             if split:

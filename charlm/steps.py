@@ -1,9 +1,10 @@
 """The work of the notebooks, one function per step of the chain.
 
     open_run          every notebook: its run folder and resolved run
-    train_model       02_train: every seed of one model, checkpointed after every epoch
-    evaluate_run      03_evaluate: the runs table and every comparison of the run
-    generate_samples  04_generate: text from each model, for every prompt and temperature
+    tune_models       02_tune: the search of each model's setting on validation
+    train_model       03_train: every seed of one model, checkpointed after every epoch
+    evaluate_run      04_evaluate: the runs table and every comparison of the run
+    generate_samples  05_generate: text from each model, for every prompt and temperature
 
 Each takes the Run (the folder) and the RunSpec (what to do) and returns tables; the notebook
 shows them and writes them through the Run.
@@ -11,27 +12,25 @@ shows them and writes them through the Run.
 
 from __future__ import annotations
 
-import multiprocessing
+import sys
 import types
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import pandas as pd
-import torch
-from tqdm.auto import tqdm
 
-from charlm import analysis, ngram
+from charlm import analysis, ngram, tuning
 from charlm.checkpoint import configs_of, load_checkpoint, load_model, model_of
 from charlm.data import make_windows
-from charlm.errors import ParameterError
+from charlm.errors import ParameterError, PipelineError
 from charlm.evaluate import window_losses
+from charlm.executor import Job, run_jobs
 from charlm.generate import generate
 from charlm.group import train_group
 from charlm.models import num_parameters, size_mb
 from charlm.run import ModelFolder, Run
 from charlm.spec import RunSpec, resolve
-from charlm.train import resolve_device, run_training
+from charlm.train import resolve_device
 
 CHECKED_FLAG = "_charlm_parameters_checked"  # set in a notebook's globals once checked
 
@@ -67,22 +66,41 @@ def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSp
     return run, spec
 
 
-# -- 02_train
-def _train_one(root: str, spec: RunSpec, model: str, seed: int, threads: int | None,
-               progress: bool) -> pd.DataFrame:
-    """Train one model and seed (in this process, or in a worker with `threads` threads)."""
-    if threads:
-        torch.set_num_threads(threads)
-    cfg = spec.configs(model, seed)
-    folder = Run(root).model(model, seed)
-    result = run_training(cfg.data, cfg.model, cfg.train, out_dir=folder.path, progress=progress)
-    return pd.DataFrame(result.history).assign(model=model, seed=seed)
+# -- 02_tune
+def tune_models(run: Run, spec: RunSpec, progress: bool = True) -> pd.DataFrame:
+    """Every trial of the run's search (resuming finished epochs), then the choice: one row
+    per trial; writes tuning/trials.csv and tuning/chosen.json. Never reads the test set."""
+    if not spec.run.tune_space:
+        print("charlm: this run searches nothing (tune_space is empty): every model trains at "
+              "the run's setting.", file=sys.stderr)
+        return pd.DataFrame()
+    with run.hold():
+        run_jobs(tuning.trials(run, spec), spec.run, progress)
+        table = tuning.trial_table(run, spec)
+        run.write_tuning(table, tuning.choose(table, spec.run.tune_space, spec.run.models))
+    return table
+
+
+# -- 03_train
+def model_configs(run: Run, spec: RunSpec, model: str, seed: int):
+    """The configs a model and seed of the run train with: at its chosen setting where the run
+    searches one (tune_space)."""
+    if not spec.run.tune_space:
+        return spec.configs(model, seed)
+    choice = run.read_choice()
+    if choice is None or choice["space"] != spec.run.tune_space:
+        raise PipelineError(
+            f"This run searches tune_space={spec.run.tune_space} before training, and "
+            f"{run.tuning_dir} holds no choice for it: run the tuning notebook (02_tune) first; "
+            "python -m charlm report does."
+        )
+    return spec.configs(model, seed, choice["chosen"][model])
 
 
 def batched(spec: RunSpec) -> bool:
     """Whether the seeds of a model train as one stacked computation: `batched`, else on CUDA
-    (never with a split per seed: a group trains on one split)."""
-    if spec.run.split_per_seed:
+    (never with a split per seed, a group trains on one split; never on Ray)."""
+    if spec.run.split_per_seed or spec.run.executor == "ray":
         return False
     if spec.run.batched is not None:
         return spec.run.batched
@@ -97,39 +115,30 @@ def seed_jobs(spec: RunSpec) -> int:
 def train_model(run: Run, spec: RunSpec, model: str, progress: bool = True) -> pd.DataFrame:
     """Train `model` once per seed of the run (resuming finished epochs); returns histories.
 
-    With jobs > 1, that many seeds train at the same time, each in its own process with an
-    equal share of the CPU threads; every seed still writes its own checkpoint after every
-    epoch, so an interrupted run resumes the same way. The run folder is held meanwhile.
+    Locally with jobs > 1, that many seeds train at the same time, each in its own process with
+    an equal share of the CPU threads; with executor=ray, each seed is a Ray task per epoch.
+    Every seed writes its own checkpoint after every epoch, so an interrupted run resumes the
+    same way. The run folder is held meanwhile.
     """
     if model not in spec.run.models:
         raise ParameterError(f"model={model!r} is not one of this run's models "
                              f"{spec.run.models}: add it to models, or pick one of them.")
-    seeds, jobs = spec.run.seeds, seed_jobs(spec)
+    seeds = spec.run.seeds
     with run.hold():
+        configs = [model_configs(run, spec, model, s) for s in seeds]
         if batched(spec):  # all seeds as one computation, each model as if alone
-            histories = train_group([spec.configs(model, s) for s in seeds],
-                                    [run.model(model, s).path for s in seeds], progress)
-            return pd.concat([pd.DataFrame(h).assign(model=model, seed=s)
-                              for h, s in zip(histories, seeds)], ignore_index=True)
-        if jobs == 1:
-            runs = [_train_one(str(run.root), spec, model, s, None, progress) for s in seeds]
-            return pd.concat(runs, ignore_index=True)
-        work = partial(_train_one, str(run.root), spec, model,
-                       threads=max(1, torch.get_num_threads() // jobs), progress=False)
-        # spawn: no fork of a process holding torch threads. Leaving the block terminates the
-        # pool, so an error in one seed (raised here, with its type and message) or a Ctrl-C
-        # stops every seed at once; each keeps its finished epochs.
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            runs = list(tqdm(pool.imap_unordered(work, seeds), total=len(seeds),
-                             desc=f"{model}: seeds, {jobs} at a time", disable=not progress))
-    runs.sort(key=lambda h: seeds.index(h["seed"].iloc[0]))
-    return pd.concat(runs, ignore_index=True)
+            histories = train_group(configs, [run.model(model, s).path for s in seeds], progress)
+        else:
+            histories = run_jobs([Job(f"{model}-s{s}", c, run.model(model, s))
+                                  for s, c in zip(seeds, configs)], spec.run, progress)
+    return pd.concat([pd.DataFrame(h).assign(model=model, seed=s)
+                      for h, s in zip(histories, seeds)], ignore_index=True)
 
 
-# -- 03_evaluate
+# -- 04_evaluate
 @dataclass
 class Evaluation:
-    """What notebook 03 computes: the tables it shows and writes into the run folder."""
+    """What notebook 04 computes: the tables it shows and writes into the run folder."""
 
     runs: pd.DataFrame  # one row per model and seed, with each run's test-loss interval
     histories: pd.DataFrame  # one row per model, seed and epoch
@@ -165,7 +174,8 @@ def _run_row(model: str, seed: int, ckpt: dict) -> dict:
     return {"model": model, "seed": seed, "cell": cfg.model.cell,
             "trained_with": last.get("trained_with", 1),
             "hidden_size": cfg.model.hidden_size, "split": cfg.data.split,
-            "objective": cfg.train.objective, "epochs_done": ckpt["epoch"],
+            "objective": cfg.train.objective, "lr": cfg.train.lr,
+            "batch_size": cfg.train.batch_size, "epochs_done": ckpt["epoch"],
             "epochs": cfg.train.epochs, "train_loss": last["train_loss"],
             "test_loss": last["test_loss"], "test_accuracy": last["test_accuracy"],
             "test_bpc": last["test_bpc"], "train_time": last["elapsed_train_seconds"],
@@ -197,7 +207,7 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
     )
 
 
-# -- 04_generate
+# -- 05_generate
 def generate_samples(run: Run, spec: RunSpec) -> pd.DataFrame:
     """Samples of each model (first seed) for every prompt and temperature."""
     rows, r = [], spec.run

@@ -252,13 +252,15 @@ def train(
     data_cfg: DataConfig | None = None,
     progress: bool = True,
     test: bool = True,
+    until: int | None = None,
 ) -> list[dict]:
     """Train `model` on `windows`; returns the history, one record per epoch.
 
     With out_dir (a model folder, charlm.run.ModelFolder), the checkpoint, history and vocabulary
     are written after every epoch, and a checkpoint already there is resumed after its last
     finished epoch (same settings required). test=False: the test set is never read (a sweep's
-    trial, scored on validation).
+    trial, scored on validation). until: stop after that epoch (a Ray task trains one epoch at
+    a time; the schedule is still the whole run's).
     """
     device = windows.data.device
     model.to(device).train()
@@ -275,7 +277,7 @@ def train(
         torch.set_rng_state(ckpt["rng"]["torch"])
         history = list(ckpt["history"])
     per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
-    for epoch in range(len(history) + 1, cfg.epochs + 1):
+    for epoch in range(len(history) + 1, min(until or cfg.epochs, cfg.epochs) + 1):
         try:
             record = train_epoch(model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch,
                                  per_epoch * cfg.epochs, progress)
@@ -302,6 +304,7 @@ def run_training(
     progress: bool = True,
     text: str | None = None,
     test: bool = True,
+    until: int | None = None,
 ) -> TrainResult:
     """Load the data, build the model from the seed and train it: the whole recipe in one call."""
     device = resolve_device(train_cfg.device)
@@ -310,5 +313,5 @@ def run_training(
     windows = make_windows(data_cfg, text=text).to(device)
     torch.manual_seed(train_cfg.seed)
     model = CharRNN(windows.vocab.size, model_cfg, fused=train_cfg.fused)
-    history = train(model, windows, train_cfg, out_dir, data_cfg, progress, test)
+    history = train(model, windows, train_cfg, out_dir, data_cfg, progress, test, until)
     return TrainResult(model, windows, history)

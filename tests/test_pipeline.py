@@ -43,9 +43,9 @@ def test_chain_writes_everything(smoke_run):
     for model in spec.run.models:
         for seed in spec.run.seeds:
             assert smoke_run.model(model, seed).checkpoint.exists()
-    for name in ("01_explore_data", "03_evaluate", "04_generate", "05_report"):
+    for name in ("01_explore_data", "04_evaluate", "05_generate", "06_report"):
         assert smoke_run.executed_notebook(f"{name}.ipynb").exists()
-    assert smoke_run.executed_notebook("02_train-gru-h149.ipynb").exists()
+    assert smoke_run.executed_notebook("03_train-gru-h149.ipynb").exists()
     runs = smoke_run.read_metrics()["runs"]
     assert list(runs.model.unique()) == spec.run.models  # the run's order
     assert smoke_run.environment_file.exists()
@@ -160,11 +160,11 @@ def test_html_renders_in_chromium(smoke_run, tmp_path):
 
 
 def test_failing_notebook_is_named_and_kept(tmp_path, corpus_text):
-    with pytest.raises(PipelineError, match=r"(?s)02_train.ipynb failed in cell.*partially"):
+    with pytest.raises(PipelineError, match=r"(?s)03_train.ipynb failed in cell.*partially"):
         run_report("smoke", {"models": ["lstm", "gru"], "pairs": [], "seeds": [0], "lr": 1e9},
                    reports_dir=tmp_path, figures_dir=None, progress=False)
     run = Run(tmp_path / "smoke")
-    assert run.executed_notebook("02_train-lstm.ipynb").exists()
+    assert run.executed_notebook("03_train-lstm.ipynb").exists()
     assert list(run.read_steps()) == ["01_explore_data.ipynb"]  # the failed step is not done
 
 
@@ -222,7 +222,7 @@ def test_changed_prompts_rerun_generation_and_report_only(smoke_run, capfd):
     after = smoke_run.read_steps()
     rerun = sorted(name for name in after if after[name]["finished"] != before[name]["finished"]
                    or after[name]["seconds"] != before[name]["seconds"])
-    assert rerun == ["04_generate.ipynb", "05_report.ipynb"]
+    assert rerun == ["05_generate.ipynb", "06_report.ipynb"]
     assert "changed: prompts" in capfd.readouterr().err
     assert set(smoke_run.read_samples().prompt) == {"ROMEO:"}
     assert "ROMEO:" in smoke_run.report_md.read_text()
@@ -233,10 +233,10 @@ def test_a_step_that_starts_unfinishes_every_step_that_reads_its_files():
 
     steps = plan(resolve("smoke", {"models": ["lstm", "gru"], "pairs": []}))
     by_name = {s.name: s for s in steps}
-    assert _dependents(steps, by_name["02_train-gru.ipynb"]) == [
-        "02_train-gru.ipynb", "03_evaluate.ipynb", "04_generate.ipynb", "05_report.ipynb"]
-    assert _dependents(steps, by_name["04_generate.ipynb"]) == ["04_generate.ipynb",
-                                                                "05_report.ipynb"]
+    assert _dependents(steps, by_name["03_train-gru.ipynb"]) == [
+        "03_train-gru.ipynb", "04_evaluate.ipynb", "05_generate.ipynb", "06_report.ipynb"]
+    assert _dependents(steps, by_name["05_generate.ipynb"]) == ["05_generate.ipynb",
+                                                                "06_report.ipynb"]
 
 
 def test_a_notebook_cell_run_again_and_a_notebook_on_its_own(tmp_path):

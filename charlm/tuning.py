@@ -1,0 +1,147 @@
+"""The search before training: each model at its own best setting, chosen on validation.
+
+`tune_space` ({setting: [values]}, e.g. {"lr": [0.005, 0.01, 0.02]}) gives settings, every
+combination of its values. Each model of the run is trained at each setting once per tune seed
+(a trial: the run's budget, scored on the validation windows, never on test). Per model, the
+setting with the lowest validation loss (mean over tune seeds) is chosen, and the run's models
+train at their chosen settings with the run's seeds. The shared setting, the lowest mean over
+the models, is what one setting for all would have been: `shared_sentence` says whether the
+comparison changes between the two.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+
+from charlm.executor import Job
+from charlm.run import Run
+from charlm.spec import RunSpec
+
+METRIC = "val_loss"  # what the search minimises: the last epoch's loss on every validation window
+
+
+def settings(space: dict[str, list]) -> list[dict]:
+    """Every combination of the space's values, in the order declared."""
+    keys = list(space)
+    return [dict(zip(keys, values)) for values in itertools.product(*space.values())]
+
+
+def setting_name(setting: dict) -> str:
+    """A setting in a few characters, e.g. "lr=0.02" or "batch_size=64,lr=0.01"."""
+    return ",".join(f"{k}={v}" for k, v in setting.items())
+
+
+def trials(run: Run, spec: RunSpec) -> list[Job]:
+    """Every trial of the search: each model at each setting, once per tune seed."""
+    return [Job(f"{model} {setting_name(s)} s{seed}", spec.configs(model, seed, s),
+                run.trial(model, setting_name(s), seed), trial=True)
+            for model in spec.run.models for s in settings(spec.run.tune_space)
+            for seed in spec.run.tune_seeds]
+
+
+def trial_table(run: Run, spec: RunSpec) -> pd.DataFrame:
+    """One row per trial, from its folder: its setting, seed and validation scores (NaN where
+    it diverged)."""
+    rows = []
+    for job, (model, setting, seed) in zip(trials(run, spec), _combinations(spec)):
+        history, diverged = job.folder.history_so_far(), job.folder.diverged.exists()
+        last = {} if diverged or not history else history[-1]
+        rows.append({"model": model, "setting": setting_name(setting), **setting, "seed": seed,
+                     METRIC: last.get(METRIC, math.nan),
+                     "val_accuracy": last.get("val_accuracy", math.nan),
+                     "train_loss": last.get("train_loss", math.nan),
+                     "epochs": len(history), "diverged": diverged,
+                     "train_time": sum(r["train_seconds"] for r in history)})
+    return pd.DataFrame(rows)
+
+
+def _combinations(spec: RunSpec) -> list[tuple[str, dict, int]]:
+    return [(m, s, seed) for m in spec.run.models for s in settings(spec.run.tune_space)
+            for seed in spec.run.tune_seeds]
+
+
+def trial_histories(run: Run, spec: RunSpec) -> pd.DataFrame:
+    """Every trial's per-epoch records, from the trial folders."""
+    frames = [pd.DataFrame(job.folder.history_so_far()).assign(
+        model=model, setting=setting_name(setting), seed=seed)
+        for job, (model, setting, seed) in zip(trials(run, spec), _combinations(spec))]
+    return pd.concat(frames, ignore_index=True)
+
+
+def choose(table: pd.DataFrame, space: dict[str, list], models: list[str]) -> dict:
+    """Per model, the setting with the lowest mean validation loss over tune seeds; the shared
+    setting (lowest mean over the models); the mean scores and the seed spread behind them.
+
+    A setting whose trial diverged (NaN) is never chosen."""
+    by = settings(space)
+    names = [setting_name(s) for s in by]
+    # a setting that diverged for any seed has no mean: it is never chosen
+    means = table.groupby(["model", "setting"])[METRIC].agg(lambda v: v.mean(skipna=False))
+    scores = {m: {n: _number(means.get((m, n))) for n in names} for m in models}
+
+    def best(values: dict) -> str:
+        finite = {n: v for n, v in values.items() if v is not None}
+        return min(finite, key=finite.get) if finite else names[0]
+
+    shared_scores = {n: None if any(scores[m][n] is None for m in models)
+                     else float(np.mean([scores[m][n] for m in models])) for n in names}
+    spread = table.groupby(["model", "setting"])[METRIC].std(ddof=1).dropna()
+    return {
+        "metric": METRIC,
+        "space": space,
+        "chosen": {m: by[names.index(best(scores[m]))] for m in models},
+        "shared": by[names.index(best(shared_scores))],
+        "scores": scores,
+        "seeds_per_setting": int(table.groupby(["model", "setting"]).size().min()),
+        "seed_spread": float(spread.mean()) if len(spread) else None,
+    }
+
+
+def _number(value) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def choice_table(choice: dict) -> pd.DataFrame:
+    """Mean validation loss per setting (rows) and model (columns), the choices marked."""
+    df = pd.DataFrame(choice["scores"])
+    df.index.name = "setting"
+    chosen = {m: setting_name(s) for m, s in choice["chosen"].items()}
+    df["chosen by"] = [", ".join(m for m, n in chosen.items() if n == name) for name in df.index]
+    df["shared"] = ["yes" if name == setting_name(choice["shared"]) else "" for name in df.index]
+    return df
+
+
+def shared_sentence(choice: dict, pair: tuple[str, str]) -> str:
+    """Whether the comparison of `pair` on validation changes between one shared setting and
+    each model at its own best, with the trials' seed noise."""
+    a, b = pair
+    scores, shared = choice["scores"], setting_name(choice["shared"])
+    own = {m: setting_name(choice["chosen"][m]) for m in pair}
+    n, spread = choice["seeds_per_setting"], choice["seed_spread"]
+    noise = (f"Each setting ran {n} seeds; their validation losses differ by {spread:.4f} nats "
+             "on average (standard deviation), so smaller differences are noise."
+             if spread is not None else
+             "Each setting ran one seed, so these differences carry no estimate of their noise.")
+    if own[a] == own[b] == shared:
+        return (f"{a} and {b} both do best at {shared}, the shared setting: tuning each on its "
+                f"own changes nothing in this comparison. {noise}")
+    if None in (scores[a][shared], scores[b][shared], scores[a][own[a]], scores[b][own[b]]):
+        return (f"Some trials diverged, so the shared and the tuned comparisons cannot be set "
+                f"side by side. {noise}")
+    d_shared = scores[a][shared] - scores[b][shared]
+    d_own = scores[a][own[a]] - scores[b][own[b]]
+    same = np.sign(d_shared) == np.sign(d_own)
+    small = spread is not None and max(abs(d_shared), abs(d_own)) < spread
+    verdict = ("The ranking is the same either way" if same else
+               "The ranking flips: at one shared setting the comparison says more about the "
+               "setting than about the models")
+    if small:
+        verdict += ", and both differences are within the trials' seed noise"
+    return (f"At the shared setting ({shared}, the best one for all models together), {a} minus "
+            f"{b} is {d_shared:+.4f} nats on validation; each at its own best ({a} {own[a]}, "
+            f"{b} {own[b]}), {d_own:+.4f}. {verdict}. {noise} The test-set verdict, over the "
+            "run's seeds, is in the results.")
