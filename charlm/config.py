@@ -234,7 +234,10 @@ class RunConfig:
     # with executor=ray: "" starts a local Ray instance, "auto" joins the cluster running on
     # this machine (ray start), "ray://host:10001" connects to a remote one
     ray_address: str = ""
-    cpus_per_run: float = 1  # Ray resources of one training run: CPUs (its torch threads) ...
+    # Ray resources of one training run: CPUs (its torch threads; None: a local run's thread
+    # count here, so that its numbers equal a local run's; 1 runs more at once, rounded a
+    # little differently) ...
+    cpus_per_run: float | None = None
     gpus_per_run: float | None = None  # ... and GPUs; None: 0.25 where the cluster has GPUs
     # the search before training: {training setting: [values]}; every combination is tried per
     # model, scored on validation, and each model trains at its best; {} = no search
@@ -288,7 +291,7 @@ class RunConfig:
                 "(the cluster started on this machine with ray start), ray://host:10001 (a "
                 "remote cluster) or the head's host:port."
             )
-        _positive_float("cpus_per_run", self.cpus_per_run)
+        _positive_float("cpus_per_run", self.cpus_per_run, allow_none=True)
         gpus = self.gpus_per_run
         if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, float))
                                  or not 0 <= gpus or not math.isfinite(gpus)):

@@ -169,6 +169,10 @@ def _train_epoch_remotely(configs: Configs, trial: bool, checkpoint: bytes | Non
         return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
 
 
+def _finished(job: Job) -> bool:
+    return job.folder.diverged.exists() or len(job.folder.history_so_far()) >= job.epochs
+
+
 def _write_files(folder: ModelFolder, files: dict[str, bytes]) -> None:
     """A finished epoch's files, each written atomically; the checkpoint last."""
     folder.path.mkdir(parents=True, exist_ok=True)
@@ -180,16 +184,20 @@ def _resources(ray, run_cfg: RunConfig) -> dict:
     gpus = run_cfg.gpus_per_run
     if gpus is None:
         gpus = GPU_SHARE if ray.cluster_resources().get("GPU", 0) > 0 else 0
-    return {"num_cpus": run_cfg.cpus_per_run, "num_gpus": gpus}
+    cpus = run_cfg.cpus_per_run or torch.get_num_threads()  # None: as a local run here
+    return {"num_cpus": cpus, "num_gpus": gpus}
 
 
 def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> list[list[dict]]:
-    """Train the jobs as Ray tasks, one epoch each; this process writes every file."""
+    """Train the jobs as Ray tasks, one epoch each; this process writes every file. Jobs already
+    finished in the run folder need no Ray at all (the pipeline trains before its notebooks)."""
+    if all(_finished(job) for job in jobs):
+        return [job.folder.history_so_far() for job in jobs]
     ray = connect(run_cfg.ray_address)
     resources = _resources(ray, run_cfg)
     task = ray.remote(max_retries=RAY_RETRIES, retry_exceptions=False, **resources)(
         _train_epoch_remotely)
-    threads = max(1, int(run_cfg.cpus_per_run))
+    threads = max(1, int(resources["num_cpus"]))
     texts = {}  # one copy of each corpus in the object store, shared by every task
 
     pending = {}

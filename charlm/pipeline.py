@@ -132,7 +132,7 @@ def _dependents(steps: list[Step], step: Step) -> list[str]:
 def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
     """Execute the steps that are not up to date; returns the names of those executed."""
     params = spec.params()
-    done, executed, steps = run.read_steps(), [], plan(spec)
+    done, executed, steps, prepared = run.read_steps(), [], plan(spec), set()
     run.notebooks_dir.mkdir(parents=True, exist_ok=True)
     for step in steps:
         reads = {k: params[k] for k in sorted(step.reads)}
@@ -145,6 +145,8 @@ def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
         for name in _dependents(steps, step):  # a step that fails half-way is not "done",
             run.forget_step(name)  # and neither is any step that reads its files
         started = time.perf_counter()
+        if spec.run.executor == "ray":
+            prepared = _on_ray_first(run, spec, step, prepared, progress)
         print(f"charlm: running {step.name} ...", file=sys.stderr, flush=True)
         execute(NOTEBOOKS_DIR / step.source, output,
                 {"run_dir": str(run.root), "profile": None, "overrides": None,
@@ -154,6 +156,23 @@ def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
         executed.append(step.name)
         print(f"charlm: {step.name} done in {seconds:.0f} s", file=sys.stderr)
     return executed
+
+
+def _on_ray_first(run: Run, spec: RunSpec, step: Step, prepared: set, progress: bool) -> set:
+    """executor=ray: the search, and then every model and seed, run from this process, all
+    at once, before the notebooks that show them (each notebook alone could only keep a
+    model's seeds busy, and would start its own Ray driver and workers)."""
+    from charlm import steps
+
+    if step.source == "02_tune.ipynb" and "tune" not in prepared:
+        print("charlm: the search's trials, on Ray ...", file=sys.stderr, flush=True)
+        steps.tune_models(run, spec, progress)
+        prepared.add("tune")
+    if step.source == "03_train.ipynb" and "train" not in prepared:
+        print("charlm: every model and seed, on Ray ...", file=sys.stderr, flush=True)
+        steps.train_models(run, spec, progress)
+        prepared.add("train")
+    return prepared
 
 
 def copy_figures(run: Run, figures_dir: Path) -> None:

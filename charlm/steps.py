@@ -112,6 +112,20 @@ def seed_jobs(spec: RunSpec) -> int:
     return max(1, min(spec.run.jobs, len(spec.run.seeds)))
 
 
+def training_jobs(run: Run, spec: RunSpec, models: list[str]) -> list[Job]:
+    """One job per model and seed, at the model's chosen setting where the run searches."""
+    return [Job(f"{m}-s{s}", model_configs(run, spec, m, s), run.model(m, s))
+            for m in models for s in spec.run.seeds]
+
+
+def train_models(run: Run, spec: RunSpec, progress: bool = True) -> None:
+    """Every model and seed of the run at once (executor=ray: the pipeline's driver submits
+    them all, so the cluster is as busy as the run allows); the notebooks then find them
+    trained."""
+    with run.hold():
+        run_jobs(training_jobs(run, spec, spec.run.models), spec.run, progress)
+
+
 def train_model(run: Run, spec: RunSpec, model: str, progress: bool = True) -> pd.DataFrame:
     """Train `model` once per seed of the run (resuming finished epochs); returns histories.
 
@@ -125,12 +139,12 @@ def train_model(run: Run, spec: RunSpec, model: str, progress: bool = True) -> p
                              f"{spec.run.models}: add it to models, or pick one of them.")
     seeds = spec.run.seeds
     with run.hold():
-        configs = [model_configs(run, spec, model, s) for s in seeds]
+        jobs = training_jobs(run, spec, [model])
         if batched(spec):  # all seeds as one computation, each model as if alone
-            histories = train_group(configs, [run.model(model, s).path for s in seeds], progress)
+            histories = train_group([j.configs for j in jobs], [j.folder.path for j in jobs],
+                                    progress)
         else:
-            histories = run_jobs([Job(f"{model}-s{s}", c, run.model(model, s))
-                                  for s, c in zip(seeds, configs)], spec.run, progress)
+            histories = run_jobs(jobs, spec.run, progress)
     return pd.concat([pd.DataFrame(h).assign(model=model, seed=s)
                       for h, s in zip(histories, seeds)], ignore_index=True)
 
