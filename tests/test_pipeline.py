@@ -20,7 +20,7 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
 
 def test_source_notebooks_carry_no_outputs():
-    assert len(NOTEBOOKS) == 5
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
@@ -43,7 +43,7 @@ def test_chain_writes_everything(smoke_run):
     for model in spec.run.models:
         for seed in spec.run.seeds:
             assert smoke_run.model(model, seed).checkpoint.exists()
-    for name in ("01_explore_data", "04_evaluate", "05_generate", "06_report"):
+    for name in ("01_explore_data", "02_tune", "04_evaluate", "05_generate", "06_report"):
         assert smoke_run.executed_notebook(f"{name}.ipynb").exists()
     assert smoke_run.executed_notebook("03_train-gru-h149.ipynb").exists()
     runs = smoke_run.read_metrics()["runs"]
@@ -80,7 +80,7 @@ def test_evaluation_bootstraps_each_run_once_and_the_report_never(smoke_run, mon
                      "held_out_text", "split_gaps", "window_losses", "score_splits"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, forbidden)
-    for section in (report.title, report.dataset, report.architectures,
+    for section in (report.title, report.dataset, report.architectures, report.tuning,
                     report.training_configuration, report.results, report.statistics,
                     report.samples, report.analysis, report.conclusion):
         assert section(smoke_run).strip()
@@ -115,8 +115,9 @@ def _table_numbers(run: Run) -> list[str]:
 
 def test_markdown_report(smoke_run):
     md = smoke_run.report_md.read_text()
-    for heading in ("## Dataset", "## Model Architectures", "## Training Configuration",
-                    "## Results", "## Text Generation Examples", "## Analysis", "## Conclusion",
+    for heading in ("## Dataset", "## Model Architectures", "## Tuning",
+                    "## Training Configuration", "## Results", "## Text Generation Examples",
+                    "## Analysis", "## Conclusion",
                     "### Runs: every model and seed", "### Further comparisons"):
         assert heading in md
     for number in _table_numbers(smoke_run):
@@ -124,6 +125,34 @@ def test_markdown_report(smoke_run):
     assert smoke_run.read_samples().text.iloc[0] in md
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (smoke_run.root / image).exists()
+
+
+def test_the_report_tells_the_search(smoke_run):
+    md, choice = smoke_run.report_md.read_text(), smoke_run.read_choice()
+    assert "## Tuning" in md and "scored on the validation windows only" in md
+    assert smoke_run.figures.tuning.exists()
+    runs = smoke_run.read_metrics()["runs"]
+    for model, setting in choice["chosen"].items():  # each model trained at its own choice
+        assert (runs[runs.model == model]["lr"] == setting["lr"]).all()
+    assert "shared setting" in md
+
+
+def test_executor_ray_gives_the_numbers_of_a_local_run(smoke_run, tmp_path, capfd):
+    pytest.importorskip("ray", reason="needs the extra: pip install -e '.[ray]'")
+    ray_run = run_report("smoke", {"executor": "ray"}, reports_dir=tmp_path, figures_dir=None,
+                         progress=False)
+    assert "started a local Ray instance" in capfd.readouterr().err
+    a, b = smoke_run.read_metrics(), ray_run.read_metrics()
+    assert list(a) == list(b)
+    for key in a:  # every number but the measured times
+        timing = [c for c in a[key] if "time" in c or "seconds" in c]
+        rows_a, rows_b = a[key], b[key]
+        if "metric" in rows_a:
+            rows_a = rows_a[~rows_a.metric.str.contains("time")].reset_index(drop=True)
+            rows_b = rows_b[~rows_b.metric.str.contains("time")].reset_index(drop=True)
+        pd.testing.assert_frame_equal(rows_a.drop(columns=timing), rows_b.drop(columns=timing),
+                                      check_exact=True)
+    assert ray_run.read_choice() == smoke_run.read_choice()
 
 
 def test_html_report_is_self_contained(smoke_run):
@@ -235,6 +264,11 @@ def test_a_step_that_starts_unfinishes_every_step_that_reads_its_files():
     by_name = {s.name: s for s in steps}
     assert _dependents(steps, by_name["03_train-gru.ipynb"]) == [
         "03_train-gru.ipynb", "04_evaluate.ipynb", "05_generate.ipynb", "06_report.ipynb"]
+    assert _dependents(steps, by_name["02_tune.ipynb"]) == [  # a new search: train again
+        "02_tune.ipynb", "03_train-lstm.ipynb", "03_train-gru.ipynb", "04_evaluate.ipynb",
+        "05_generate.ipynb", "06_report.ipynb"]
+    no_search = plan(resolve("smoke", {"models": ["lstm", "gru"], "pairs": [], "tune_space": {}}))
+    assert "02_tune.ipynb" not in {s.name for s in no_search}
     assert _dependents(steps, by_name["05_generate.ipynb"]) == ["05_generate.ipynb",
                                                                 "06_report.ipynb"]
 

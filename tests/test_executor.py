@@ -1,0 +1,132 @@
+"""executor=ray: the same files and numbers as a local run, on one machine or a simulated
+cluster, through a killed worker and a Ctrl-C; the driver writes every file."""
+
+import _thread
+import os
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from charlm.errors import ParameterError
+from charlm.run import Run
+from charlm.spec import resolve
+from charlm.steps import train_model, tune_models
+
+ray = pytest.importorskip("ray", reason="the Ray tests need the extra: pip install -e '.[ray]'")
+
+TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 8, "epochs": 3,
+        "eval_windows": 200, "seeds": [0, 1], "models": ["lstm", "gru"], "pairs": [],
+        "tune_space": {"lr": [1e-2, 3e-2]}, "tune_seeds": [100]}
+TIMING = ["train_seconds", "eval_seconds", "elapsed_train_seconds", "train_time"]
+
+
+def _drop_timing(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[c for c in TIMING if c in df])
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, corpus_text):
+    """The reference: the search and one model trained in this process."""
+    run = Run(tmp_path_factory.mktemp("local"))
+    spec = resolve("smoke", TINY)
+    return (tune_models(run, spec, progress=False), train_model(run, spec, "lstm", progress=False),
+            run.read_choice())
+
+
+@pytest.fixture
+def local_ray():
+    """A local Ray instance with two logical CPUs (as the runs ask for this machine's threads)."""
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_equals_local(local_run, local_ray, tmp_path):
+    run, spec = Run(tmp_path), resolve("smoke", {**TINY, "executor": "ray"})
+    trials, history = tune_models(run, spec, progress=False), train_model(run, spec, "lstm",
+                                                                           progress=False)
+    pd.testing.assert_frame_equal(_drop_timing(trials), _drop_timing(local_run[0]),
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(_drop_timing(history), _drop_timing(local_run[1]),
+                                  check_exact=True)
+    assert run.read_choice() == local_run[2]
+    folder = run.model("lstm", 0)  # the driver wrote every file a local run writes
+    assert {p.name for p in folder.path.iterdir()} == {
+        "checkpoint.pt", "history.csv", "vocab.json", "test_windows.pt"}
+    assert not any(p.name == "test_windows.pt" for p in run.tuning_dir.rglob("*"))
+
+
+def _kill_a_worker_once_running(root, killed: list) -> None:
+    """SIGKILL one Ray worker process while it trains, once some epoch has finished."""
+    import psutil
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(root.rglob("checkpoint.pt")):
+        time.sleep(0.05)
+    while time.time() < deadline and not killed:
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if "ray::" in cmd and "epoch" in cmd:  # a worker running one of our tasks
+                os.kill(proc.info["pid"], signal.SIGKILL)
+                killed.append(cmd)
+                return
+        time.sleep(0.05)
+
+
+def test_two_node_cluster_survives_a_killed_worker(local_run, tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    cluster.add_node(num_cpus=2)
+    try:
+        cluster.wait_for_nodes()
+        run = Run(tmp_path)
+        spec = resolve("smoke", {**TINY, "executor": "ray", "ray_address": cluster.address})
+        killed = []
+        killer = threading.Thread(target=_kill_a_worker_once_running,
+                                  args=(tmp_path, killed), daemon=True)
+        killer.start()
+        trials = tune_models(run, spec, progress=False)
+        killer.join()
+        assert killed, "no worker was killed: the test did not test anything"
+        assert len(ray.nodes()) == 2
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    # every trial finished, with the numbers of a run nobody interrupted
+    pd.testing.assert_frame_equal(_drop_timing(trials), _drop_timing(local_run[0]),
+                                  check_exact=True)
+
+
+def test_ctrl_c_cancels_the_runs_and_a_rerun_resumes(local_run, local_ray, tmp_path, capfd):
+    run, spec = Run(tmp_path), resolve("smoke", {**TINY, "executor": "ray"})
+
+    def interrupt_after_first_epoch():
+        while not list(tmp_path.rglob("checkpoint.pt")):
+            time.sleep(0.02)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_after_first_epoch, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        tune_models(run, spec, progress=False)
+    err = capfd.readouterr().err
+    assert "cancelled" in err and "Run the same command again to resume" in err
+    assert run.read_choice() is None  # the search did not pretend to finish
+    trials = tune_models(run, spec, progress=False)  # resumes after the finished epochs
+    assert "resuming" in capfd.readouterr().err
+    pd.testing.assert_frame_equal(_drop_timing(trials), _drop_timing(local_run[0]),
+                                  check_exact=True)
+
+
+def test_ray_parameters_are_checked():
+    with pytest.raises(ParameterError, match="ray_address"):
+        resolve("smoke", {"executor": "ray", "ray_address": "not an address"})
+    with pytest.raises(ParameterError, match="jobs=2 is the local executor's"):
+        resolve("smoke", {"executor": "ray", "jobs": 2})
+    with pytest.raises(ParameterError, match="executor='spark'"):
+        resolve("smoke", {"executor": "spark"})
+    for address in ("", "auto", "ray://head:10001", "10.0.0.1:6379"):
+        resolve("smoke", {"executor": "ray", "ray_address": address})

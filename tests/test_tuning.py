@@ -1,0 +1,106 @@
+"""The search: trials on validation only, each model's choice, the shared setting, divergence."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from charlm import tuning
+from charlm.errors import ParameterError, PipelineError
+from charlm.run import Run
+from charlm.spec import resolve
+from charlm.steps import model_configs, train_model, tune_models
+
+TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 6, "epochs": 2,
+        "eval_windows": 200, "seeds": [0], "models": ["lstm", "gru"], "pairs": [],
+        "tune_space": {"lr": [1e-2, 3e-2]}, "tune_seeds": [100, 101]}
+
+
+def test_the_search_reads_validation_only_and_training_follows_its_choice(tmp_path, monkeypatch,
+                                                                          corpus_text):
+    from charlm import train as train_module
+
+    seen = []
+    real = train_module.window_losses
+    monkeypatch.setattr(train_module, "window_losses",
+                        lambda model, data, starts, *a: seen.append(starts.clone()) or real(
+                            model, data, starts, *a))
+    run, spec = Run(tmp_path), resolve("smoke", TINY)
+    trials = tune_models(run, spec, progress=False)
+    test = _test_starts(spec)
+    assert seen and not any(test & set(s.tolist()) for s in seen)  # never a test window
+    assert len(trials) == 2 * 2 * 2 and trials["val_loss"].notna().all()
+    assert "test_loss" not in trials and not list(run.tuning_dir.rglob("test_windows.pt"))
+    # each model's choice: its lowest mean validation loss over the tune seeds
+    means = trials.groupby(["model", "lr"])["val_loss"].mean()
+    choice = run.read_choice()
+    for model in ("lstm", "gru"):
+        assert choice["chosen"][model] == {"lr": means[model].idxmin()}
+    # training follows the choice, at the run's seeds; the test set is read once, at the end
+    seen.clear()
+    history = train_model(run, spec, "gru", progress=False)
+    assert model_configs(run, spec, "gru", 0).train.lr == choice["chosen"]["gru"]["lr"]
+    assert history["test_loss"].notna().sum() == 1
+    assert [i for i, s in enumerate(seen) if test & set(s.tolist())] == [len(seen) - 1]
+
+
+def _test_starts(spec) -> set:
+    from charlm.data import make_windows
+
+    return set(make_windows(spec.configs("lstm", 0).data).test_starts.tolist())
+
+
+def test_training_refuses_to_run_before_the_search(tmp_path):
+    with pytest.raises(PipelineError, match="run the tuning notebook"):
+        train_model(Run(tmp_path), resolve("smoke", TINY), "lstm", progress=False)
+
+
+def test_a_diverged_trial_is_a_result_and_never_chosen(tmp_path, corpus_text, capfd):
+    spec = resolve("smoke", {**TINY, "tune_space": {"lr": [1e-2, 50.0]}, "tune_seeds": [100],
+                             "grad_clip": None, "models": ["rnn", "gru"]})
+    trials = tune_models(Run(tmp_path), spec, progress=False)
+    assert "diverged; recorded, the search goes on" in capfd.readouterr().err
+    bad = trials[trials.lr == 50.0]
+    assert bad["diverged"].all() and bad["val_loss"].isna().all()
+    assert Run(tmp_path).read_choice()["chosen"] == {"rnn": {"lr": 0.01}, "gru": {"lr": 0.01}}
+    again = tune_models(Run(tmp_path), spec, progress=False)  # recorded: not trained again
+    pd.testing.assert_frame_equal(trials, again)
+
+
+def _table(rows):
+    return pd.DataFrame(rows, columns=["model", "setting", "lr", "seed", "val_loss"])
+
+
+def test_choice_shared_setting_and_the_sentence():
+    space = {"lr": [0.01, 0.02]}
+    table = _table([
+        ("lstm", "lr=0.01", 0.01, 0, 1.50), ("lstm", "lr=0.01", 0.01, 1, 1.52),
+        ("lstm", "lr=0.02", 0.02, 0, 1.40), ("lstm", "lr=0.02", 0.02, 1, 1.42),
+        ("gru", "lr=0.01", 0.01, 0, 1.45), ("gru", "lr=0.01", 0.01, 1, 1.47),
+        ("gru", "lr=0.02", 0.02, 0, 1.60), ("gru", "lr=0.02", 0.02, 1, math.nan),
+    ])
+    choice = tuning.choose(table, space, ["lstm", "gru"])
+    assert choice["chosen"] == {"lstm": {"lr": 0.02}, "gru": {"lr": 0.01}}
+    assert choice["scores"]["gru"]["lr=0.02"] is None  # a diverged seed: no mean, never chosen
+    assert choice["shared"] == {"lr": 0.01}  # the only setting every model finished
+    assert choice["seeds_per_setting"] == 2
+    sentence = tuning.shared_sentence(choice, ("lstm", "gru"))
+    assert "+0.0500" in sentence and "-0.0500" in sentence and "flips" in sentence
+    table.loc[table.model == "gru", "val_loss"] = [1.30, 1.30, 1.45, 1.45]
+    choice = tuning.choose(table, space, ["lstm", "gru"])
+    same = tuning.shared_sentence(choice, ("lstm", "gru"))
+    assert "The ranking is the same" in same
+
+
+def test_tuning_parameters_are_checked():
+    with pytest.raises(ParameterError, match="'hidden_size' cannot be searched"):
+        resolve("smoke", {"tune_space": {"hidden_size": [64, 128]}})
+    with pytest.raises(ParameterError, match="lr=-1"):
+        resolve("smoke", {"tune_space": {"lr": [0.01, -1]}})
+    with pytest.raises(ParameterError, match="repeats"):
+        resolve("smoke", {"tune_space": {"lr": [0.01, 0.01]}})
+    with pytest.raises(ParameterError, match="needs validation windows"):
+        resolve("smoke", {"val_frac": 0.0})  # smoke searches; nothing to score it on
+    assert tuning.settings({"lr": [1, 2], "batch_size": [8, 16]})[1] == {"lr": 1,
+                                                                         "batch_size": 16}
+    assert tuning.setting_name({"batch_size": 64, "lr": 0.01}) == "batch_size=64,lr=0.01"
