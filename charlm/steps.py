@@ -69,7 +69,7 @@ def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSp
 # -- 02_tune
 def tune_models(run: Run, spec: RunSpec, progress: bool = True) -> pd.DataFrame:
     """Every trial of the run's search (resuming finished epochs), then the choice: one row
-    per trial; writes tuning/trials.csv and tuning/chosen.json. Never reads the test set."""
+    per trial; writes both into the run folder (Run.write_tuning). Never reads the test set."""
     if not spec.run.tune_space:
         print("charlm: this run searches nothing (tune_space is empty): every model trains at "
               "the run's setting.", file=sys.stderr)

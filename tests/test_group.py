@@ -97,7 +97,8 @@ def test_stacked_forward_equals_each_model():
 def test_batched_run_parameter(tmp_path, corpus_text):
     assert not batched(resolve("smoke"))  # default: on CUDA only
     spec = resolve("smoke", {"max_chars": 20_000, "hidden_size": 32, "max_steps": 5,
-                             "epochs": 1, "eval_windows": 200, "batched": True})
+                             "epochs": 1, "eval_windows": 200, "batched": True,
+                             "tune_space": {}})
     assert batched(spec)
     history = train_model(Run(tmp_path), spec, "gru", progress=False)
     assert list(history.seed) == [0, 1] and (history.trained_with == 2).all()

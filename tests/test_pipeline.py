@@ -190,7 +190,8 @@ def test_html_renders_in_chromium(smoke_run, tmp_path):
 
 def test_failing_notebook_is_named_and_kept(tmp_path, corpus_text):
     with pytest.raises(PipelineError, match=r"(?s)03_train.ipynb failed in cell.*partially"):
-        run_report("smoke", {"models": ["lstm", "gru"], "pairs": [], "seeds": [0], "lr": 1e9},
+        run_report("smoke", {"models": ["lstm", "gru"], "pairs": [], "seeds": [0], "lr": 1e9,
+                             "tune_space": {}},
                    reports_dir=tmp_path, figures_dir=None, progress=False)
     run = Run(tmp_path / "smoke")
     assert run.executed_notebook("03_train-lstm.ipynb").exists()
@@ -267,7 +268,8 @@ def test_a_step_that_starts_unfinishes_every_step_that_reads_its_files():
     assert _dependents(steps, by_name["02_tune.ipynb"]) == [  # a new search: train again
         "02_tune.ipynb", "03_train-lstm.ipynb", "03_train-gru.ipynb", "04_evaluate.ipynb",
         "05_generate.ipynb", "06_report.ipynb"]
-    no_search = plan(resolve("smoke", {"models": ["lstm", "gru"], "pairs": [], "tune_space": {}}))
+    no_search = plan(resolve("smoke", {"models": ["lstm", "gru"], "pairs": [],
+                                       "tune_space": {}}))
     assert "02_tune.ipynb" not in {s.name for s in no_search}
     assert _dependents(steps, by_name["05_generate.ipynb"]) == ["05_generate.ipynb",
                                                                 "06_report.ipynb"]

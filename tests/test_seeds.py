@@ -10,7 +10,7 @@ from charlm.spec import resolve
 from charlm.steps import seed_jobs, train_model
 
 TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 8, "epochs": 2,
-        "eval_windows": 200, "seeds": [0, 1]}
+        "eval_windows": 200, "seeds": [0, 1], "tune_space": {}}  # no search: train at once
 TIMING = ["train_seconds", "eval_seconds", "elapsed_train_seconds"]
 
 

@@ -53,7 +53,7 @@ def test_bad_overrides_are_refused(overrides, match):
 
 
 def test_unknown_profile_lists_the_known_ones():
-    with pytest.raises(ParameterError, match="choose one of smoke, fast, reference, study, auto"):
+    with pytest.raises(ParameterError, match="choose one of smoke, fast, reference, study, tune, auto"):
         resolve("fastest")
 
 
