@@ -2,9 +2,10 @@
 
 Importing charlm does no work: no download, no argument parsing. The modules, bottom to top:
 errors, atomic, project, reference -> config, profiles, spec -> data, fused, models, batched ->
-run (the run folder) -> checkpoint, evaluate, generate, train, group (seeds trained together) ->
-stats, analysis -> steps (the notebooks' work), explore, figures, report (the report's
-sections) -> export, pipeline -> __main__.
+run (the run folder) -> checkpoint, evaluate, generate, train, group (seeds trained together),
+executor (here, or as Ray tasks), tuning (the search on validation) -> stats, analysis, ngram,
+explain -> steps (the notebooks' work), explore, figures, report (the report's sections) ->
+export, pipeline -> __main__.
 """
 
 from charlm.config import Configs, DataConfig, ModelConfig, RunConfig, TrainConfig

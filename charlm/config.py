@@ -10,6 +10,7 @@ with the parameter's name, its value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -297,6 +298,11 @@ class RunConfig:
                                  or not 0 <= gpus or not math.isfinite(gpus)):
             raise ParameterError(f"gpus_per_run={gpus!r} is invalid: a number >= 0 (a fraction "
                                  "lets several runs share a GPU), or None.")
+        for name in ("cpus_per_run", "gpus_per_run"):  # Ray's rule for resources
+            value = getattr(self, name)
+            if value is not None and value > 1 and value != int(value):
+                raise ParameterError(f"{name}={value!r} is invalid: above 1 it must be a whole "
+                                     "number (Ray splits only single CPUs and GPUs).")
         if self.executor == "ray" and self.jobs != 1:
             raise ParameterError(
                 f"jobs={self.jobs} is the local executor's: with executor=ray, Ray runs as many "
@@ -310,6 +316,11 @@ class RunConfig:
             )
 
     def _check_tuning(self) -> None:
+        if self.split_per_seed and self.tune_space:
+            raise ParameterError(
+                "tune_space chooses on one split's validation windows; with split_per_seed=true "
+                "some of them are other seeds' test windows. Drop one of them."
+            )
         if not isinstance(self.tune_space, dict):
             raise ParameterError(f"tune_space={self.tune_space!r} is invalid: a dict of setting "
                                  "-> list of values, e.g. {'lr': [0.005, 0.01, 0.02]}.")
@@ -324,6 +335,9 @@ class RunConfig:
                 raise ParameterError(f"tune_space[{key!r}]={values!r} repeats a value.")
             for value in values:
                 TrainConfig(**{key: value})  # refused as the setting itself would be
+        # as the run folder stores it (tuples as lists), so that a resolved run equals a stored one
+        self.tune_space = json.loads(json.dumps(self.tune_space))
+        self.tune_seeds = list(self.tune_seeds)
         for s in self.tune_seeds:
             _integer("tune_seeds", s)
         if len(set(self.tune_seeds)) != len(self.tune_seeds):

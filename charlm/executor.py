@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import multiprocessing
 import os
 import sys
@@ -29,16 +30,17 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from charlm.atomic import atomic_write_bytes, atomic_write_text
+from charlm.atomic import atomic_write_bytes, atomic_write_json
 from charlm.checkpoint import load_checkpoint
 from charlm.config import Configs, RunConfig
 from charlm.data import load_text
 from charlm.errors import CharlmError, ParameterError, PipelineError, TrainingDivergedError
 from charlm.run import CHECKPOINT_FILE, ModelFolder
-from charlm.train import resumable_checkpoint, run_training
+from charlm.train import resumable_checkpoint, resume_conflicts, run_training
 
 RAY_RETRIES = 3  # a task lost with its worker or node is run again this many times
 GPU_SHARE = 0.25  # gpus_per_run=None on a cluster with GPUs: four small runs share one GPU
+OWN_INSTANCE_ENV = "CHARLM_RAY_INSTANCE"  # the address of the local instance the pipeline started
 RAY_MISSING = ("executor=ray needs Ray: pip install -e '.[ray]' (or pip install 'ray>=2.9'), "
                "or use executor=local.")
 
@@ -58,6 +60,29 @@ class Job:
     def epochs(self) -> int:
         return self.configs.train.epochs
 
+    def diverged(self) -> bool:
+        """Whether this trial diverged at these very configs (a mark left by other settings
+        is dropped: those settings are not these)."""
+        mark = self.folder.diverged
+        if not mark.exists():
+            return False
+        try:
+            same = json.loads(mark.read_text())["configs"] == self.configs.to_dict()
+        except (ValueError, KeyError, TypeError):
+            same = False
+        if not same:
+            mark.unlink(missing_ok=True)
+        return same
+
+    def finished(self) -> bool:
+        """Every epoch done at these configs (a checkpoint of other settings is not)."""
+        if self.diverged():
+            return True
+        if not self.folder.checkpoint.exists():
+            return False
+        ckpt = load_checkpoint(self.folder.checkpoint)
+        return ckpt["epoch"] >= self.epochs and not resume_conflicts(ckpt, self.configs)
+
 
 def run_jobs(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> list[list[dict]]:
     """Train every job (each resuming after its last finished epoch); their histories."""
@@ -73,7 +98,7 @@ def _train_here(job: Job, threads: int | None, progress: bool) -> list[dict]:
     """Train one job in this process (or in a worker with `threads` threads)."""
     if threads:
         torch.set_num_threads(threads)
-    if job.folder.diverged.exists():
+    if job.diverged():
         return job.folder.history_so_far()
     cfg = job.configs
     try:
@@ -87,7 +112,8 @@ def _train_here(job: Job, threads: int | None, progress: bool) -> list[dict]:
 
 def _record_divergence(job: Job, exc: TrainingDivergedError) -> list[dict]:
     """A trial that diverged is a result of the search (that setting fails), not its end."""
-    atomic_write_text(job.folder.diverged, f"{exc}\n")
+    atomic_write_json(job.folder.diverged, {"message": str(exc),
+                                            "configs": job.configs.to_dict()})
     print(f"charlm: trial {job.name} diverged; recorded, the search goes on.", file=sys.stderr)
     return job.folder.history_so_far()
 
@@ -127,10 +153,12 @@ def connect(address: str = ""):
     import charlm
 
     options = {"logging_level": logging.WARNING, "log_to_driver": True}
-    if address:  # another machine's workers may lack charlm: ship this package to them
-        ray.init(address=address, runtime_env={"py_modules": [Path(charlm.__file__).parent]},
-                 **options)
-    elif os.environ.get("RAY_ADDRESS"):
+    ours = os.environ.get(OWN_INSTANCE_ENV)  # the pipeline's instance, on this machine
+    if address or (os.environ.get("RAY_ADDRESS") and os.environ["RAY_ADDRESS"] != ours):
+        # another machine's workers may lack charlm: ship this package to them
+        ray.init(address=address or None, **options,
+                 runtime_env={"py_modules": [str(Path(charlm.__file__).parent)]})
+    elif ours:
         ray.init(**options)
     else:
         ray.init(include_dashboard=False, **options)
@@ -147,12 +175,13 @@ def ray_instance(run_cfg: RunConfig):
         return
     ray = connect()
     address = ray.get_runtime_context().gcs_address
-    os.environ["RAY_ADDRESS"] = address
+    os.environ["RAY_ADDRESS"] = os.environ[OWN_INSTANCE_ENV] = address
     print(f"charlm: started a local Ray instance at {address} for this run.", file=sys.stderr)
     try:
         yield
     finally:
         os.environ.pop("RAY_ADDRESS", None)
+        os.environ.pop(OWN_INSTANCE_ENV, None)
         ray.shutdown()
 
 
@@ -169,10 +198,6 @@ def _train_epoch_remotely(configs: Configs, trial: bool, checkpoint: bytes | Non
         return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
 
 
-def _finished(job: Job) -> bool:
-    return job.folder.diverged.exists() or len(job.folder.history_so_far()) >= job.epochs
-
-
 def _write_files(folder: ModelFolder, files: dict[str, bytes]) -> None:
     """A finished epoch's files, each written atomically; the checkpoint last."""
     folder.path.mkdir(parents=True, exist_ok=True)
@@ -180,21 +205,28 @@ def _write_files(folder: ModelFolder, files: dict[str, bytes]) -> None:
         atomic_write_bytes(folder.path / name, files[name])
 
 
-def _resources(ray, run_cfg: RunConfig) -> dict:
+def _resources(ray, run_cfg: RunConfig, device: str) -> dict:
+    """What one run asks of the cluster. gpus_per_run None: a share of a GPU where the cluster
+    has GPUs and the run may use one. cpus_per_run None: a local run's thread count here, at
+    most the CPUs of the largest node (a request no node can meet would wait forever)."""
     gpus = run_cfg.gpus_per_run
     if gpus is None:
-        gpus = GPU_SHARE if ray.cluster_resources().get("GPU", 0) > 0 else 0
-    cpus = run_cfg.cpus_per_run or torch.get_num_threads()  # None: as a local run here
+        gpus = GPU_SHARE if device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0
+    cpus = run_cfg.cpus_per_run
+    if cpus is None:
+        largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]),
+                      default=0)
+        cpus = max(1, min(torch.get_num_threads(), int(largest) or torch.get_num_threads()))
     return {"num_cpus": cpus, "num_gpus": gpus}
 
 
 def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> list[list[dict]]:
     """Train the jobs as Ray tasks, one epoch each; this process writes every file. Jobs already
     finished in the run folder need no Ray at all (the pipeline trains before its notebooks)."""
-    if all(_finished(job) for job in jobs):
+    if all(job.finished() for job in jobs):
         return [job.folder.history_so_far() for job in jobs]
     ray = connect(run_cfg.ray_address)
-    resources = _resources(ray, run_cfg)
+    resources = _resources(ray, run_cfg, jobs[0].configs.train.device)
     task = ray.remote(max_retries=RAY_RETRIES, retry_exceptions=False, **resources)(
         _train_epoch_remotely)
     threads = max(1, int(resources["num_cpus"]))
@@ -204,7 +236,7 @@ def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> li
 
     def submit(job: Job, done: int, checkpoint: bytes | None) -> None:
         """Submit the job's next epoch, if it has one."""
-        if done >= job.epochs or job.folder.diverged.exists():
+        if done >= job.epochs:
             return
         corpus = job.configs.data.corpus
         if corpus not in texts:
@@ -221,7 +253,7 @@ def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> li
     try:
         for job in jobs:  # from the run folder: other settings refused, finished epochs kept
             ckpt = resumable_checkpoint(job.folder.checkpoint, job.configs)
-            done = job.epochs if job.folder.diverged.exists() else ckpt["epoch"] if ckpt else 0
+            done = job.epochs if job.diverged() else ckpt["epoch"] if ckpt else 0
             bar.update(done)
             submit(job, done, job.folder.checkpoint.read_bytes() if ckpt else None)
         while pending:
@@ -242,7 +274,8 @@ def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> li
             submit(job, len(history), files[CHECKPOINT_FILE])
     except BaseException as exc:
         for ref in pending:
-            ray.cancel(ref, force=True)
+            with contextlib.suppress(Exception):  # a lost connection must not hide `exc`
+                ray.cancel(ref, force=True)
         if isinstance(exc, KeyboardInterrupt):
             print(f"charlm: interrupted: cancelled {len(pending)} training run(s) on Ray; every "
                   "finished epoch is in the run folder. Run the same command again to resume.",
@@ -260,12 +293,12 @@ def _result(ray, ref, job: Job) -> dict[str, bytes]:
     except ray.exceptions.RayTaskError as exc:
         if isinstance(exc.cause, CharlmError):
             raise exc.cause from None
-        raise
+        raise PipelineError(f"training run {job.name} failed on Ray: {exc}") from exc
     except ray.exceptions.RayError as exc:
         raise PipelineError(
-            f"training run {job.name} failed on Ray after {RAY_RETRIES} retries: "
-            f"{type(exc).__name__}: {exc}. Every finished epoch is in the run folder; run the "
-            "same command again to resume."
+            f"training run {job.name} failed on Ray ({type(exc).__name__}; a lost worker or "
+            f"node is retried {RAY_RETRIES} times): {exc}. Every finished epoch is in the run "
+            "folder; run the same command again to resume."
         ) from exc
 
 

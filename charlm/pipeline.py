@@ -82,14 +82,7 @@ def check_resumable(run: Run, spec: RunSpec) -> None:
         return
     new = spec.params()
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    conflicts, choice = [], run.read_choice()
-    for model in spec.run.models if changed else ():  # same run: its checkpoints fit it
-        for seed in spec.run.seeds:
-            path = run.model(model, seed).checkpoint
-            if path.exists():
-                setting = (choice or {}).get("chosen", {}).get(model)  # as it trained
-                conflicts += [f"{model}-s{seed} {d}" for d in resume_conflicts(
-                    load_checkpoint(path), spec.configs(model, seed, setting))]
+    conflicts = _conflicts(run, spec, set(changed)) if changed else []  # same run: all fit
     if conflicts:
         raise PipelineError(
             f"The run folder {run.root} holds a run with other parameters ({', '.join(changed)})"
@@ -101,6 +94,31 @@ def check_resumable(run: Run, spec: RunSpec) -> None:
     print(f"charlm: resuming the run in {run.root}: finished steps are kept, unfinished models "
           f"continue after their last finished epoch{note} (--fresh starts anew).",
           file=sys.stderr)
+
+
+def _conflicts(run: Run, spec: RunSpec, changed: set[str]) -> list[str]:
+    """What keeps the folder's trials and trained models from following `spec`."""
+    from charlm.tuning import trials
+
+    conflicts, choice = [], run.read_choice() or {}
+    for job in trials(run, spec) if spec.run.tune_space else ():
+        if job.folder.checkpoint.exists():
+            conflicts += [f"trial {job.name} {d}" for d in resume_conflicts(
+                load_checkpoint(job.folder.checkpoint), job.configs)]
+    searched = sorted(changed & {"tune_space", "tune_seeds"})
+    for model in spec.run.models:
+        for seed in spec.run.seeds:
+            path = run.model(model, seed).checkpoint
+            if not path.exists():
+                continue
+            if spec.run.tune_space and searched:  # the new search may choose another setting
+                conflicts.append(f"{model}-s{seed} trained at the choice of another search "
+                                 f"({', '.join(searched)} changed)")
+                continue
+            setting = choice.get("chosen", {}).get(model) if spec.run.tune_space else None
+            conflicts += [f"{model}-s{seed} {d}" for d in resume_conflicts(
+                load_checkpoint(path), spec.configs(model, seed, setting))]
+    return conflicts
 
 
 def execute(source: Path, output: Path, parameters: dict, progress: bool = True) -> None:

@@ -191,8 +191,8 @@ def _split_line(spec) -> str:
 def training_configuration(run: Run) -> str:
     spec = run.read_spec()
     t = spec.train
-    lr = (f"{t.lr:g}" if not spec.run.tune_space else "each model's own (see Tuning: "
-          + ", ".join(f"{m} {v:g}" for m, v in _tuned(run, "lr").items()) + ")")
+    searched = list(spec.run.tune_space)
+    lr = "each model's own, see below" if "lr" in searched else f"{t.lr:g}"
     schedule = (f"constant {lr}" if t.min_lr is None
                 else f"{t.warmup_steps} warmup steps, cosine {lr} -> {t.min_lr:g}")
     steps = f", at most {t.max_steps} steps per epoch" if t.max_steps else ""
@@ -207,6 +207,9 @@ def training_configuration(run: Run) -> str:
         f"- **Optimizer**: Adam, learning rate {schedule}, batch size {t.batch_size}, "
         f"gradient clipping {t.grad_clip or 'none'}",
         f"- **Epochs**: {t.epochs}{steps}; seeds {spec.run.seeds}" + _together(run),
+        *(["- **Searched per model** (see Tuning; these replace the values above): "
+           + "; ".join(f"`{k}`: " + ", ".join(f"{m} {v}" for m, v in _chosen(run, k).items())
+                       for k in searched)] if searched else []),
         f"- **Evaluation**: {per_epoch}the test set once, after the last epoch, on all its "
         "windows; loss = cross entropy in nats",
         f"- **Hardware**: {hardware_line(run.read_environment())}",
@@ -214,10 +217,9 @@ def training_configuration(run: Run) -> str:
     return "## Training Configuration\n\n" + "\n".join(lines)
 
 
-def _tuned(run: Run, key: str) -> dict:
-    """Each model's value of a training setting, as it trained (from the runs table)."""
-    runs = run.read_metrics()["runs"].drop_duplicates("model")
-    return dict(zip(runs["model"], runs[key])) if key in runs else {}
+def _chosen(run: Run, key: str) -> dict:
+    """Each model's chosen value of a searched setting."""
+    return {m: s[key] for m, s in (run.read_choice() or {"chosen": {}})["chosen"].items()}
 
 
 def _together(run: Run) -> str:

@@ -77,7 +77,8 @@ def tune_models(run: Run, spec: RunSpec, progress: bool = True) -> pd.DataFrame:
     with run.hold():
         run_jobs(tuning.trials(run, spec), spec.run, progress)
         table = tuning.trial_table(run, spec)
-        run.write_tuning(table, tuning.choose(table, spec.run.tune_space, spec.run.models))
+        run.write_tuning(table, tuning.choose(table, spec.run.tune_space, spec.run.models,
+                                              spec.run.tune_seeds))
     return table
 
 
@@ -88,10 +89,13 @@ def model_configs(run: Run, spec: RunSpec, model: str, seed: int):
     if not spec.run.tune_space:
         return spec.configs(model, seed)
     choice = run.read_choice()
-    if choice is None or choice["space"] != spec.run.tune_space:
+    if (choice is None or choice["space"] != spec.run.tune_space
+            or choice.get("tune_seeds", spec.run.tune_seeds) != spec.run.tune_seeds
+            or model not in choice["chosen"]):
         raise PipelineError(
             f"This run searches tune_space={spec.run.tune_space} before training, and "
-            f"{run.tuning_dir} holds no choice for it: run the tuning notebook (02_tune) first; "
+            f"{run.tuning_dir} holds no choice of it for {model}: run the tuning notebook "
+            "(02_tune) first; "
             "python -m charlm report does."
         )
     return spec.configs(model, seed, choice["chosen"][model])

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from charlm.errors import PipelineError
 from charlm.executor import Job
 from charlm.run import Run
 from charlm.spec import RunSpec
@@ -31,8 +32,9 @@ def settings(space: dict[str, list]) -> list[dict]:
 
 
 def setting_name(setting: dict) -> str:
-    """A setting in a few characters, e.g. "lr=0.02" or "batch_size=64,lr=0.01"."""
-    return ",".join(f"{k}={v}" for k, v in setting.items())
+    """A setting in a few characters, e.g. "lr=0.02" or "batch_size=64,lr=0.01" (keys sorted:
+    the same setting has one name, whatever order the space was written in)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(setting.items()))
 
 
 def trials(run: Run, spec: RunSpec) -> list[Job]:
@@ -72,7 +74,8 @@ def trial_histories(run: Run, spec: RunSpec) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def choose(table: pd.DataFrame, space: dict[str, list], models: list[str]) -> dict:
+def choose(table: pd.DataFrame, space: dict[str, list], models: list[str],
+           tune_seeds: list[int] | None = None) -> dict:
     """Per model, the setting with the lowest mean validation loss over tune seeds; the shared
     setting (lowest mean over the models); the mean scores and the seed spread behind them.
 
@@ -83,9 +86,15 @@ def choose(table: pd.DataFrame, space: dict[str, list], models: list[str]) -> di
     means = table.groupby(["model", "setting"])[METRIC].agg(lambda v: v.mean(skipna=False))
     scores = {m: {n: _number(means.get((m, n))) for n in names} for m in models}
 
-    def best(values: dict) -> str:
+    def best(values: dict, who: str) -> str:
         finite = {n: v for n, v in values.items() if v is not None}
-        return min(finite, key=finite.get) if finite else names[0]
+        if not finite:
+            raise PipelineError(
+                f"every setting of the search diverged for {who}: nothing to choose. Search "
+                "smaller values (e.g. of lr) or set grad_clip, then run again (the diverged "
+                "trials are kept as results)."
+            )
+        return min(finite, key=finite.get)
 
     shared_scores = {n: None if any(scores[m][n] is None for m in models)
                      else float(np.mean([scores[m][n] for m in models])) for n in names}
@@ -93,8 +102,9 @@ def choose(table: pd.DataFrame, space: dict[str, list], models: list[str]) -> di
     return {
         "metric": METRIC,
         "space": space,
-        "chosen": {m: by[names.index(best(scores[m]))] for m in models},
-        "shared": by[names.index(best(shared_scores))],
+        "tune_seeds": tune_seeds,
+        "chosen": {m: by[names.index(best(scores[m], m))] for m in models},
+        "shared": by[names.index(best(shared_scores, "the models together"))],
         "scores": scores,
         "seeds_per_setting": int(table.groupby(["model", "setting"]).size().min()),
         "seed_spread": float(spread.mean()) if len(spread) else None,
@@ -122,8 +132,11 @@ def shared_sentence(choice: dict, pair: tuple[str, str]) -> str:
     scores, shared = choice["scores"], setting_name(choice["shared"])
     own = {m: setting_name(choice["chosen"][m]) for m in pair}
     n, spread = choice["seeds_per_setting"], choice["seed_spread"]
-    noise = (f"Each setting ran {n} seeds; their validation losses differ by {spread:.4f} nats "
-             "on average (standard deviation), so smaller differences are noise."
+    # a difference of two means over n seeds each varies by about sd * sqrt(2 / n)
+    noise_of_difference = spread * math.sqrt(2 / n) if spread is not None else None
+    noise = (f"Each setting ran {n} seeds; one trial's validation loss varies by {spread:.4f} "
+             f"nats between seeds (standard deviation), so a difference of two means varies by "
+             f"about {noise_of_difference:.4f}: smaller differences are within the seed noise."
              if spread is not None else
              "Each setting ran one seed, so these differences carry no estimate of their noise.")
     if own[a] == own[b] == shared:
@@ -135,7 +148,7 @@ def shared_sentence(choice: dict, pair: tuple[str, str]) -> str:
     d_shared = scores[a][shared] - scores[b][shared]
     d_own = scores[a][own[a]] - scores[b][own[b]]
     same = np.sign(d_shared) == np.sign(d_own)
-    small = spread is not None and max(abs(d_shared), abs(d_own)) < spread
+    small = spread is not None and max(abs(d_shared), abs(d_own)) < noise_of_difference
     verdict = ("The ranking is the same either way" if same else
                "The ranking flips: at one shared setting the comparison says more about the "
                "setting than about the models")

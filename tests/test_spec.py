@@ -53,16 +53,17 @@ def test_bad_overrides_are_refused(overrides, match):
 
 
 def test_unknown_profile_lists_the_known_ones():
-    with pytest.raises(ParameterError, match="choose one of smoke, fast, reference, study, tune, auto"):
+    with pytest.raises(ParameterError,
+                       match="choose one of smoke, fast, reference, study, tune, auto"):
         resolve("fastest")
 
 
 def test_split_per_seed_gives_each_seed_its_own_split():
-    spec = resolve("smoke", {"split_per_seed": True})
+    spec = resolve("smoke", {"split_per_seed": True, "tune_space": {}})
     assert [spec.configs("lstm", s).data.split_seed for s in (0, 1, 2)] == [0, 1, 2]
     assert resolve("smoke").configs("lstm", 2).data.split_seed == 0
     with pytest.raises(ParameterError, match="split_per_seed"):
-        resolve("smoke", {"split_per_seed": True, "batched": True})
+        resolve("smoke", {"split_per_seed": True, "batched": True, "tune_space": {}})
 
 
 def test_val_frac_is_checked_and_the_reference_keeps_80_20():

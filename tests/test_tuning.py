@@ -1,5 +1,6 @@
 """The search: trials on validation only, each model's choice, the shared setting, divergence."""
 
+import json
 import math
 
 import pandas as pd
@@ -7,6 +8,8 @@ import pytest
 
 from charlm import tuning
 from charlm.errors import ParameterError, PipelineError
+from charlm.executor import Job
+from charlm.pipeline import check_resumable
 from charlm.run import Run
 from charlm.spec import resolve
 from charlm.steps import model_configs, train_model, tune_models
@@ -42,6 +45,13 @@ def test_the_search_reads_validation_only_and_training_follows_its_choice(tmp_pa
     assert model_configs(run, spec, "gru", 0).train.lr == choice["chosen"]["gru"]["lr"]
     assert history["test_loss"].notna().sum() == 1
     assert [i for i, s in enumerate(seen) if test & set(s.tolist())] == [len(seen) - 1]
+    # another search cannot reuse models trained at this one's choice: refused before any work
+    run.write_spec(spec)
+    with pytest.raises(PipelineError, match="gru-s0 trained at the choice of another search"):
+        check_resumable(run, resolve("smoke", {**TINY, "tune_space": {"lr": [1e-2, 2e-2]}}))
+    with pytest.raises(PipelineError, match="trial lstm lr=0.01 s100 max_steps: 6 -> 7"):
+        check_resumable(run, resolve("smoke", {**TINY, "max_steps": 7}))
+    check_resumable(run, resolve("smoke", {**TINY, "gen_length": 10}))  # fits: no refusal
 
 
 def _test_starts(spec) -> set:
@@ -65,6 +75,26 @@ def test_a_diverged_trial_is_a_result_and_never_chosen(tmp_path, corpus_text, ca
     assert Run(tmp_path).read_choice()["chosen"] == {"rnn": {"lr": 0.01}, "gru": {"lr": 0.01}}
     again = tune_models(Run(tmp_path), spec, progress=False)  # recorded: not trained again
     pd.testing.assert_frame_equal(trials, again)
+
+
+def test_a_divergence_mark_left_by_other_settings_is_dropped(tmp_path):
+    spec = resolve("smoke", TINY)
+    [job, *_] = tuning.trials(Run(tmp_path), spec)
+    job.folder.path.mkdir(parents=True)
+    other = spec.configs("lstm", 100, {"lr": 0.5}).to_dict()
+    job.folder.diverged.write_text(json.dumps({"message": "diverged", "configs": other}))
+    assert not job.diverged() and not job.folder.diverged.exists()
+    job.folder.diverged.write_text(json.dumps({"message": "diverged",
+                                               "configs": job.configs.to_dict()}))
+    assert job.diverged() and job.finished()
+    assert isinstance(job, Job) and job.trial
+
+
+def test_a_model_whose_every_setting_diverged_stops_the_search_with_its_name():
+    table = _table([("gru", "lr=0.01", 0.01, 0, math.nan), ("gru", "lr=0.02", 0.02, 0, math.nan),
+                    ("lstm", "lr=0.01", 0.01, 0, 1.5), ("lstm", "lr=0.02", 0.02, 0, 1.4)])
+    with pytest.raises(PipelineError, match="every setting of the search diverged for gru"):
+        tuning.choose(table, {"lr": [0.01, 0.02]}, ["lstm", "gru"])
 
 
 def _table(rows):
@@ -101,6 +131,12 @@ def test_tuning_parameters_are_checked():
         resolve("smoke", {"tune_space": {"lr": [0.01, 0.01]}})
     with pytest.raises(ParameterError, match="needs validation windows"):
         resolve("smoke", {"val_frac": 0.0})  # smoke searches; nothing to score it on
+    with pytest.raises(ParameterError, match="other seeds' test windows"):
+        resolve("smoke", {"split_per_seed": True})
+    with pytest.raises(ParameterError, match="cpus_per_run=1.5 is invalid"):
+        resolve("smoke", {"cpus_per_run": 1.5})
+    spec = resolve("smoke", {"tune_space": {"lr": (0.01, 0.02)}})  # as the run folder keeps it
+    assert spec.run.tune_space == {"lr": [0.01, 0.02]}
     assert tuning.settings({"lr": [1, 2], "batch_size": [8, 16]})[1] == {"lr": 1,
                                                                          "batch_size": 16}
     assert tuning.setting_name({"batch_size": 64, "lr": 0.01}) == "batch_size=64,lr=0.01"
