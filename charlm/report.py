@@ -261,7 +261,8 @@ def tuning(run: Run) -> str:
         f"run's budget and scored on the validation windows only ({minutes:.1f} minutes of "
         f"training in all). Chosen, by the lowest mean validation loss: {chosen}; every model "
         "below trained at its own choice with the run's seeds.\n\n"
-        f"{md_table(table)}\n\n{search.shared_sentence(choice, spec.main_pair)}"
+        f"{md_table(table)}\n\n"
+        f"{search.shared_sentence(choice, spec.main_pair, search.base_setting(spec))}"
     )
 
 

@@ -125,36 +125,57 @@ def choice_table(choice: dict) -> pd.DataFrame:
     return df
 
 
-def shared_sentence(choice: dict, pair: tuple[str, str]) -> str:
-    """Whether the comparison of `pair` on validation changes between one shared setting and
-    each model at its own best, with the trials' seed noise."""
+def base_setting(spec: RunSpec) -> dict:
+    """The run's own values of the searched settings: what every model would train at without
+    the search."""
+    return {k: getattr(spec.train, k) for k in spec.run.tune_space}
+
+
+def _noise_of_difference(choice: dict) -> float | None:
+    """How much a difference of two settings' means over the tune seeds varies: about
+    sd * sqrt(2 / n), sd the seed-to-seed standard deviation of one trial."""
+    spread, n = choice["seed_spread"], choice["seeds_per_setting"]
+    return None if spread is None else spread * math.sqrt(2 / n)
+
+
+def _difference(d: float, noise: float | None) -> str:
+    return f"{d:+.4f}" + (" (within the seed noise)" if noise is not None and abs(d) < noise
+                          else "")
+
+
+def shared_sentence(choice: dict, pair: tuple[str, str], base: dict | None = None) -> str:
+    """Whether the comparison of `pair` on validation changes between one shared setting (the
+    best for all models together, and the run's own where the search tried it) and each model at
+    its own best, with the trials' seed noise."""
     a, b = pair
     scores, shared = choice["scores"], setting_name(choice["shared"])
     own = {m: setting_name(choice["chosen"][m]) for m in pair}
     n, spread = choice["seeds_per_setting"], choice["seed_spread"]
-    # a difference of two means over n seeds each varies by about sd * sqrt(2 / n)
-    noise_of_difference = spread * math.sqrt(2 / n) if spread is not None else None
-    noise = (f"Each setting ran {n} seeds; one trial's validation loss varies by {spread:.4f} "
-             f"nats between seeds (standard deviation), so a difference of two means varies by "
-             f"about {noise_of_difference:.4f}: smaller differences are within the seed noise."
-             if spread is not None else
-             "Each setting ran one seed, so these differences carry no estimate of their noise.")
+    noise = _noise_of_difference(choice)
+    noise_text = (f"Each setting ran {n} seeds; one trial's validation loss varies by "
+                  f"{spread:.4f} nats between seeds (standard deviation), so a difference of two "
+                  f"means varies by about {noise:.4f}." if noise is not None else
+                  "Each setting ran one seed, so these differences carry no estimate of their "
+                  "noise.")
+    base_name = setting_name(base) if base else None
+    base_text = ""
+    if (base_name and base_name in scores[a] and base_name != shared
+            and None not in (scores[a][base_name], scores[b][base_name])):
+        base_text = (f" At the run's own setting without a search ({base_name}), {a} minus {b} "
+                     f"is {_difference(scores[a][base_name] - scores[b][base_name], noise)}.")
     if own[a] == own[b] == shared:
         return (f"{a} and {b} both do best at {shared}, the shared setting: tuning each on its "
-                f"own changes nothing in this comparison. {noise}")
+                f"own changes nothing in this comparison.{base_text} {noise_text}")
     if None in (scores[a][shared], scores[b][shared], scores[a][own[a]], scores[b][own[b]]):
         return (f"Some trials diverged, so the shared and the tuned comparisons cannot be set "
-                f"side by side. {noise}")
+                f"side by side. {noise_text}")
     d_shared = scores[a][shared] - scores[b][shared]
     d_own = scores[a][own[a]] - scores[b][own[b]]
-    same = np.sign(d_shared) == np.sign(d_own)
-    small = spread is not None and max(abs(d_shared), abs(d_own)) < noise_of_difference
-    verdict = ("The ranking is the same either way" if same else
+    verdict = ("The sign is the same either way" if np.sign(d_shared) == np.sign(d_own) else
                "The ranking flips: at one shared setting the comparison says more about the "
                "setting than about the models")
-    if small:
-        verdict += ", and both differences are within the trials' seed noise"
     return (f"At the shared setting ({shared}, the best one for all models together), {a} minus "
-            f"{b} is {d_shared:+.4f} nats on validation; each at its own best ({a} {own[a]}, "
-            f"{b} {own[b]}), {d_own:+.4f}. {verdict}. {noise} The test-set verdict, over the "
-            "run's seeds, is in the results.")
+            f"{b} is {_difference(d_shared, noise)} nats on validation; each at its own best "
+            f"({a} {own[a]}, {b} {own[b]}), {_difference(d_own, noise)}. {verdict}."
+            f"{base_text} {noise_text} The test-set verdict, over the run's seeds, is in the "
+            "results.")

@@ -118,8 +118,11 @@ def test_choice_shared_setting_and_the_sentence():
     assert "+0.0500" in sentence and "-0.0500" in sentence and "flips" in sentence
     table.loc[table.model == "gru", "val_loss"] = [1.30, 1.30, 1.45, 1.45]
     choice = tuning.choose(table, space, ["lstm", "gru"])
-    same = tuning.shared_sentence(choice, ("lstm", "gru"))
-    assert "The ranking is the same" in same
+    same = tuning.shared_sentence(choice, ("lstm", "gru"), base={"lr": 0.02})
+    assert "The sign is the same either way" in same
+    assert "At the run's own setting without a search (lr=0.02), lstm minus gru is -0.0400" in same
+    noisy = tuning.shared_sentence({**choice, "seed_spread": 0.3}, ("lstm", "gru"))
+    assert noisy.count("(within the seed noise)") == 2
 
 
 def test_tuning_parameters_are_checked():
