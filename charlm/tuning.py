@@ -179,3 +179,20 @@ def shared_sentence(choice: dict, pair: tuple[str, str], base: dict | None = Non
             f"({a} {own[a]}, {b} {own[b]}), {_difference(d_own, noise)}. {verdict}."
             f"{base_text} {noise_text} The test-set verdict, over the run's seeds, is in the "
             "results.")
+
+
+def recheck(choice: dict, histories: pd.DataFrame) -> pd.DataFrame:
+    """Each model's chosen setting: its score in the search against the validation loss of the
+    run's own seeds trained at it (the same validation windows). The search's score is the
+    lowest of several noisy ones, so it tends to flatter the choice."""
+    last = histories[histories.epoch == histories.groupby(["model", "seed"]).epoch.transform(
+        "max")]
+    rows = []
+    for model, setting in choice["chosen"].items():
+        runs = last[last.model == model]["val_loss"]
+        searched = choice["scores"][model][setting_name(setting)]
+        rows.append({"model": model, "setting": setting_name(setting),
+                     "search (mean over tune seeds)": searched,
+                     "the run's seeds": runs.mean(), "seeds": len(runs),
+                     "difference": runs.mean() - searched})
+    return pd.DataFrame(rows)
