@@ -2,9 +2,9 @@
 
 With executor=ray the search's trials all go to the cluster at once, then every model and seed:
 each phase takes about ceil(runs / slots) rounds of its longest runs, where slots = machines x
-runs per machine (cores / cpus_per_run). What does not spread (the notebooks' own work,
-evaluation, the n-gram model, the report) is what the run measured outside those two phases.
-Writes results/projection.{csv,md}.
+runs per machine (cores / cpus_per_run). A run's time is its training and its evaluations, which
+a Ray task does on its machine. What does not spread (starting the notebooks, the n-gram model,
+the report) is what the run measured outside those runs. Writes results/projection.{csv,md}.
 
     python benchmarks/projection.py reports/tune --machines 1 2 4 8 16 --per-machine 1
 """
@@ -17,7 +17,14 @@ import math
 import pandas as pd
 from common import write
 
+from charlm import tuning
 from charlm.run import Run
+
+
+def _seconds(histories: pd.DataFrame) -> pd.Series:
+    """Each run's measured time: its training and its evaluations, every epoch."""
+    keys = [k for k in ("model", "setting", "seed") if k in histories]
+    return histories.groupby(keys)[["train_seconds", "eval_seconds"]].sum().sum(axis=1)
 
 
 def phase_seconds(times: pd.Series, slots: int) -> float:
@@ -35,10 +42,11 @@ def main() -> None:
     parser.add_argument("--per-machine", type=int, default=1,
                         help="runs at once per machine (cores / cpus_per_run)")
     args = parser.parse_args()
-    run = Run(args.run_dir)
+    run, spec = Run(args.run_dir), Run(args.run_dir).read_spec()
     steps = run.read_steps()
-    trials = run.read_trials()["train_time"] if run.read_choice() else pd.Series(dtype=float)
-    runs = run.read_runs()["train_time"]
+    trials = (_seconds(tuning.trial_histories(run, spec)) if spec.run.tune_space
+              else pd.Series(dtype=float))
+    runs = _seconds(run.read_histories())
     trained = trials.sum() + runs.sum()
     rest = sum(s["seconds"] for s in steps.values()) - trained
     rows = []
