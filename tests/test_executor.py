@@ -1,7 +1,6 @@
 """executor=ray: the same files and numbers as a local run, on one machine or a simulated
 cluster, through a killed worker and a Ctrl-C; the driver writes every file."""
 
-import _thread
 import os
 import signal
 import threading
@@ -101,17 +100,23 @@ def test_two_node_cluster_survives_a_killed_worker(local_run, tmp_path):
                                   check_exact=True)
 
 
-def test_ctrl_c_cancels_the_runs_and_a_rerun_resumes(local_run, local_ray, tmp_path, capfd):
+def test_ctrl_c_cancels_the_runs_and_a_rerun_resumes(local_run, local_ray, tmp_path, capfd,
+                                                     monkeypatch):
+    from charlm import executor
+
     run, spec = Run(tmp_path), resolve("smoke", {**TINY, "executor": "ray"})
+    written, real = [], executor._write_files
 
-    def interrupt_after_first_epoch():
-        while not list(tmp_path.rglob("checkpoint.pt")):
-            time.sleep(0.02)
-        _thread.interrupt_main()
+    def ctrl_c_after_two_epochs(folder, files):  # Ctrl-C lands while tasks are in flight
+        real(folder, files)
+        written.append(folder)
+        if len(written) == 2:
+            raise KeyboardInterrupt
 
-    threading.Thread(target=interrupt_after_first_epoch, daemon=True).start()
+    monkeypatch.setattr(executor, "_write_files", ctrl_c_after_two_epochs)
     with pytest.raises(KeyboardInterrupt):
         tune_models(run, spec, progress=False)
+    monkeypatch.setattr(executor, "_write_files", real)
     err = capfd.readouterr().err
     assert "cancelled" in err and "Run the same command again to resume" in err
     assert run.read_choice() is None  # the search did not pretend to finish
