@@ -245,17 +245,19 @@ def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> li
             job.configs, job.trial, checkpoint, done + 1, texts[corpus], threads)
         pending[ref] = job
 
-    total = sum(job.epochs for job in jobs)
-    bar = tqdm(total=total, disable=not progress, unit="epoch",
+    starts = []  # from the run folder: other settings refused, finished epochs kept
+    for job in jobs:
+        ckpt = resumable_checkpoint(job.folder.checkpoint, job.configs)
+        starts.append(job.epochs if job.diverged() else ckpt["epoch"] if ckpt else 0)
+    bar = tqdm(total=sum(job.epochs for job in jobs), initial=sum(starts), disable=not progress,
+               unit="epoch",
                desc=f"{len(jobs)} runs on Ray ({resources['num_cpus']:g} CPU"
                     + (f", {resources['num_gpus']:g} GPU" if resources["num_gpus"] else "")
                     + " each)")
     try:
-        for job in jobs:  # from the run folder: other settings refused, finished epochs kept
-            ckpt = resumable_checkpoint(job.folder.checkpoint, job.configs)
-            done = job.epochs if job.diverged() else ckpt["epoch"] if ckpt else 0
-            bar.update(done)
-            submit(job, done, job.folder.checkpoint.read_bytes() if ckpt else None)
+        for job, done in zip(jobs, starts):
+            resume = 0 < done < job.epochs
+            submit(job, done, job.folder.checkpoint.read_bytes() if resume else None)
         while pending:
             [ref], _ = ray.wait(list(pending), num_returns=1)
             job = pending.pop(ref)
@@ -277,6 +279,7 @@ def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> li
             with contextlib.suppress(Exception):  # a lost connection must not hide `exc`
                 ray.cancel(ref, force=True)
         if isinstance(exc, KeyboardInterrupt):
+            bar.close()  # the message on a line of its own
             print(f"charlm: interrupted: cancelled {len(pending)} training run(s) on Ray; every "
                   "finished epoch is in the run folder. Run the same command again to resume.",
                   file=sys.stderr)
