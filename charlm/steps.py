@@ -12,6 +12,8 @@ shows them and writes them through the Run.
 
 from __future__ import annotations
 
+import ast
+import json
 import sys
 import types
 from dataclasses import dataclass
@@ -58,12 +60,32 @@ def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSp
     run = Run(namespace["run_dir"])
     if namespace["profile"] is None:
         return run, run.read_spec()
-    spec = resolve(namespace["profile"], namespace["overrides"])
+    spec = resolve(namespace["profile"], overrides_of(namespace["overrides"]))
     with run.hold():  # refused while a pipeline runs in this folder
         if run.read_params() != spec.params():
             run.forget_steps()  # the pipeline must not trust what other parameters made
         run.write_spec(spec)
     return run, spec
+
+
+def overrides_of(value: Any) -> dict:
+    """A notebook's `overrides`: a dict, or the text papermill's -p passes
+    ('{"epochs": 2}', JSON or a Python literal)."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text) if text else {}
+        except ValueError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                value = None
+    if value is None or not isinstance(value, dict):
+        raise ParameterError(
+            f"overrides={value!r} is not a dict of parameters: with papermill write -p overrides "
+            "'{\"epochs\": 2}' (JSON), or -y 'overrides: {epochs: 2}'."
+        )
+    return value
 
 
 # -- 02_tune

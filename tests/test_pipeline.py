@@ -3,6 +3,7 @@
 import re
 import shutil
 import subprocess
+import sys
 
 import nbformat
 import pandas as pd
@@ -242,6 +243,21 @@ def test_notebook_refuses_undeclared_papermill_parameter(tmp_path):
     run2, spec2 = open_run({**namespace, "profile": None, "overrides": None},
                            ["run_dir", "profile", "overrides"])
     assert spec2 == spec  # run by the pipeline: the folder's own run
+    # what papermill's -p passes is text: JSON or a Python literal, read as the dict it says
+    for text in ('{"epochs": 1}', "{'epochs': 1}"):
+        _, spec3 = open_run({**namespace, "overrides": text, "run_dir": str(tmp_path / "t")},
+                            ["run_dir", "profile", "overrides"])
+        assert spec3.train.epochs == 1
+    with pytest.raises(ParameterError, match="not a dict of parameters.*-p overrides"):
+        open_run({**namespace, "overrides": "epochs=1"}, ["run_dir", "profile", "overrides"])
+
+
+def test_papermill_describes_each_notebook_parameter():
+    for path in NOTEBOOKS:
+        out = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(path)],
+                             capture_output=True,
+                             text=True, check=True).stdout
+        assert "Unknown type" not in out and "overrides: dict (default {})" in out, path.name
 
 
 def test_changed_prompts_rerun_generation_and_report_only(smoke_run, capfd):
