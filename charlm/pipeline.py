@@ -124,6 +124,7 @@ def _conflicts(run: Run, spec: RunSpec, changed: set[str]) -> list[str]:
 def execute(source: Path, output: Path, parameters: dict, progress: bool = True) -> None:
     """Run one notebook with papermill; a failure names the notebook and the failing cell."""
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     try:
@@ -135,6 +136,13 @@ def execute(source: Path, output: Path, parameters: dict, progress: bool = True)
             f"notebook {source.name} failed in cell {exc.exec_count} with {exc.ename}: "
             f"{exc.evalue}\nThe partially executed notebook is {output}; fix the cause and run "
             "the same command again to resume."
+        ) from None
+    except DeadKernelError:
+        raise PipelineError(
+            f"the kernel running notebook {source.name} died (out of memory, or killed). The "
+            f"partially executed notebook is {output}; every finished epoch is kept: run the "
+            "same command again to resume (with less memory in use, or a smaller batch_size or "
+            "eval_batch_size)."
         ) from None
 
 

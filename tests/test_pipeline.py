@@ -199,6 +199,21 @@ def test_failing_notebook_is_named_and_kept(tmp_path, corpus_text):
     assert list(run.read_steps()) == ["01_explore_data.ipynb"]  # the failed step is not done
 
 
+def test_a_dead_kernel_is_named_and_says_how_to_resume(tmp_path):
+    from charlm.pipeline import execute
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                        "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import os, signal; os.kill(os.getpid(), "
+                                          "signal.SIGKILL)")]
+    source = tmp_path / "dies.ipynb"
+    nbformat.write(nb, source)
+    with pytest.raises(PipelineError, match=r"(?s)kernel running notebook dies.ipynb died.*"
+                                            r"run the same command again to resume"):
+        execute(source, tmp_path / "out.ipynb", {"x": 2}, progress=False)
+
+
 def test_unknown_parameter_refused_before_any_work(tmp_path):
     with pytest.raises(ParameterError, match="unknown parameter.*epoch"):
         run_report("smoke", {"epoch": 3}, reports_dir=tmp_path, progress=False)
