@@ -244,7 +244,7 @@ def tuning(run: Run) -> str:
     from charlm import tuning as search
 
     spec = run.read_spec()
-    choice = run.read_choice() if spec.run.tune_space else None
+    choice = search.choice_of(run, spec)
     if choice is None:
         return ""
     trials = run.read_trials()

@@ -41,8 +41,12 @@ def trials(run: Run, spec: RunSpec) -> list[Job]:
     """Every trial of the search: each model at each setting, once per tune seed."""
     return [Job(f"{model} {setting_name(s)} s{seed}", spec.configs(model, seed, s),
                 run.trial(model, setting_name(s), seed), trial=True)
-            for model in spec.run.models for s in settings(spec.run.tune_space)
-            for seed in spec.run.tune_seeds]
+            for model, s, seed in _combinations(spec)]
+
+
+def choice_of(run: Run, spec: RunSpec) -> dict | None:
+    """The run's choice, where this run searches and the search has finished."""
+    return run.read_choice() if spec.run.tune_space else None
 
 
 def trial_table(run: Run, spec: RunSpec) -> pd.DataFrame:

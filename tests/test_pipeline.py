@@ -153,7 +153,10 @@ def test_executor_ray_gives_the_numbers_of_a_local_run(smoke_run, tmp_path, capf
             rows_b = rows_b[~rows_b.metric.str.contains("time")].reset_index(drop=True)
         pd.testing.assert_frame_equal(rows_a.drop(columns=timing), rows_b.drop(columns=timing),
                                       check_exact=False, rtol=1e-5, atol=1e-9)
-    assert ray_run.read_choice() == smoke_run.read_choice()
+    choice, local = ray_run.read_choice(), smoke_run.read_choice()
+    assert choice["chosen"] == local["chosen"] and choice["shared"] == local["shared"]
+    for model, scores in local["scores"].items():  # to 1e-5, as the metrics above
+        assert choice["scores"][model] == pytest.approx(scores, rel=1e-5)
 
 
 def test_html_report_is_self_contained(smoke_run):
