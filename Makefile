@@ -10,12 +10,24 @@ TORCH ?= torch==2.13.0
 PROFILE ?= auto
 ARGS ?=
 
-.PHONY: setup data report test lint lab bench clean-venv
+.PHONY: setup data report test lint lab bench clean-venv lock
 
-$(VENV)/.installed: pyproject.toml
+# What setup installs after torch: pyproject's ranges (the newest versions they allow), or with
+# LOCK=1 the exact versions CI tests, from requirements-lock.txt (Linux, Python >= 3.11.5), and
+# the project itself with --no-deps so that nothing moves. Switching needs a fresh .venv:
+# make clean-venv setup LOCK=1. `make lock` rewrites the lock file.
+LOCK ?=
+LOCK_FILE := requirements-lock.txt
+ifdef LOCK
+INSTALL := $(PY) -m pip install -q -r $(LOCK_FILE) && $(PY) -m pip install -q --no-deps -e .
+else
+INSTALL := $(PY) -m pip install -q -e ".[dev]"
+endif
+
+$(VENV)/.installed: pyproject.toml $(if $(LOCK),$(LOCK_FILE))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(INSTALL)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -41,3 +53,23 @@ bench: data
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The lock file: a fresh venv, torch first, then the project with its dev and ray extras at the
+# newest versions pyproject allows; pip freeze less charlm itself, torch's local label (+cpu)
+# dropped so that any torch 2.13.0 build satisfies it.
+lock:
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp"; \
+	"$$tmp/bin/python" -m pip install -q "$(TORCH)"; \
+	"$$tmp/bin/python" -m pip install -q ".[dev,ray]"; \
+	{ printf '%s\n' \
+	  "# Exact versions of charlm's dependencies with its dev and ray extras: what CI installs" \
+	  "# and tests (.ci/run; make setup LOCK=1). Made by \`make lock\` (a fresh venv, $(TORCH)" \
+	  "# first, then pip install '.[dev,ray]', pip freeze less charlm) with Python" \
+	  "# $$("$$tmp/bin/python" -c 'import platform as p; print(p.python_version(), "on", p.system(), p.machine())')." \
+	  "# For Linux and Python >= 3.11.5 (the newest numpy, scipy, soupsieve need that); another" \
+	  "# platform or Python makes its own with \`make lock\`. Install torch first, then this file," \
+	  "# then the project with --no-deps."; \
+	  "$$tmp/bin/python" -m pip freeze --exclude charlm | sed 's/^torch==\([^+]*\)+.*/torch==\1/'; \
+	} > $(LOCK_FILE).new; \
+	mv $(LOCK_FILE).new $(LOCK_FILE)

@@ -1,4 +1,5 @@
-"""Command line: python -m charlm train|evaluate|generate|report ... (each with --help)."""
+"""charlm: character-level LSTM, GRU and RNN language models compared honestly, as notebooks
+and a shareable report. Each command has its own --help."""
 
 from __future__ import annotations
 
@@ -15,17 +16,22 @@ from charlm.errors import CharlmError
 
 
 def _add_config_args(parser: argparse.ArgumentParser, *classes) -> None:
-    """One --option per dataclass field, typed from its default."""
+    """One --option per dataclass field, typed from its default, described by its comment."""
+    from charlm.config import CELLS, DEVICES, OBJECTIVES, SPLITS, field_help
+
+    choices = {"cell": CELLS, "device": DEVICES, "objective": OBJECTIVES, "split": SPLITS}
     for cls in classes:
         group = parser.add_argument_group(cls.__name__)
+        helps = field_help(cls)
         for f in dataclasses.fields(cls):
             flag = "--" + f.name.replace("_", "-")
+            text = f"{helps.get(f.name, '')} (default {f.default!r})".lstrip()
             if f.type in ("bool",) or isinstance(f.default, bool):
-                group.add_argument(flag, type=_bool, default=f.default, metavar="BOOL")
+                group.add_argument(flag, type=_bool, default=f.default, metavar="BOOL",
+                                   help=text)
             else:
-                group.add_argument(
-                    flag, type=_typed(f), default=f.default, help=f"default {f.default!r}"
-                )
+                group.add_argument(flag, type=_typed(f), default=f.default,
+                                   choices=choices.get(f.name), help=text.replace("%", "%%"))
 
 
 def _bool(text: str) -> bool:
@@ -74,23 +80,23 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_generate(args) -> None:
+    """The text is printed as it is generated, a character at a time."""
     from charlm.checkpoint import load_model
-    from charlm.generate import generate
+    from charlm.generate import stream
 
     model, vocab, ckpt = load_model(args.checkpoint)
-    print(
-        generate(
-            model,
-            vocab,
-            args.prompt,
-            args.length,
-            args.temperature,
-            args.top_k,
-            args.greedy,
-            args.seed,
-            context=ckpt["configs"]["data"]["seq_len"],
-        )
-    )
+    chunks = stream(model, vocab, args.prompt, args.length, args.temperature, args.top_k,
+                    args.greedy, args.seed, context=ckpt["configs"]["data"]["seq_len"])
+    for chunk in chunks:
+        print(chunk, end="", flush=True)
+    print()
+
+
+def cmd_compare(args) -> None:
+    from charlm.compare import compare_runs
+
+    md, html = compare_runs(Path(args.a), Path(args.b), Path(args.out) if args.out else None)
+    print(f"charlm: comparison written: {html} and {md}", file=sys.stderr)
 
 
 def cmd_data(args) -> None:
@@ -103,19 +109,52 @@ def cmd_data(args) -> None:
 
 def cmd_report(args) -> None:
     from charlm.pipeline import run_report
-    from charlm.spec import parse_override
+    from charlm.spec import parse_override, show
 
     overrides = dict(parse_override(p) for p in args.param)
+    if args.show:
+        print(show(args.profile, overrides))
+        return
     run_report(args.profile, overrides, name=args.name, reports_dir=args.reports_dir,
                fresh=args.fresh)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from charlm.profiles import PROFILE_NAMES
+def prog_name(argv0: str | None = None) -> str:
+    """The command as the user typed it: `charlm` (the installed script) or `python -m charlm`."""
+    name = Path(argv0 if argv0 is not None else sys.argv[0]).name
+    return "python -m charlm" if name in ("__main__.py", "-c", "") else name
+
+
+def version_line() -> str:
+    import platform
+
+    import torch
+
+    from charlm import __version__
+
+    return (f"charlm {__version__} (torch {torch.__version__}, python "
+            f"{platform.python_version()})")
+
+
+class _Version(argparse.Action):
+    """--version, importing torch only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print charlm's, torch's and python's versions and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_line())
+        parser.exit()
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    from charlm.profiles import DEPRECATED, PROFILE_HELP, PROFILE_NAMES
     from charlm.reference import PROMPT
 
-    parser = argparse.ArgumentParser(prog="python -m charlm", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog=prog or prog_name(), description=__doc__)
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("data", help="fetch (if missing) and verify the corpus")
     p.add_argument("--corpus", default="", help="a text file instead of Tiny Shakespeare")
     p.set_defaults(func=cmd_data)
@@ -123,21 +162,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default runs/<cell>)")
     _add_config_args(p, DataConfig, ModelConfig, TrainConfig)
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("report", help="run the notebook chain and export the report")
-    p.add_argument("--profile", default="auto",
-                   help=f"{', '.join(PROFILE_NAMES)} (default auto: reference on CUDA, else fast)")
+    p = sub.add_parser("report", help="run the notebook chain and export the report",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="profiles:\n" + "\n".join(f"  {k:<10} {v}"
+                                                        for k, v in PROFILE_HELP.items()))
+    p.add_argument("--profile", default="auto", choices=[*PROFILE_NAMES, *DEPRECATED],
+                   metavar="{" + ",".join(PROFILE_NAMES) + "}",
+                   help="the named parameters to run (default auto: reference on CUDA, else "
+                        "fast; see below)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override one parameter, e.g. -p epochs=3 -p seeds=[0,1]")
     p.add_argument("--name", default=None, help="run folder name (default: the profile)")
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--fresh", action="store_true",
                    help="start a new run beside an existing one instead of resuming it")
+    p.add_argument("--show", action="store_true",
+                   help="print the profile's parameters (with -p applied), each with its "
+                        "description, and exit without running anything")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("compare", help="compare two run folders: settings that differ, metrics "
+                                       "side by side, curves overlaid (Markdown and HTML)")
+    p.add_argument("a", help="a run folder, e.g. reports/fast")
+    p.add_argument("b", help="another run folder, e.g. reports/tune")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: compare-<A>-vs-<B> beside A)")
+    p.set_defaults(func=cmd_compare)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on its test windows")
     p.add_argument("checkpoint")
     p.add_argument("--corpus", default=None, help="evaluate on another copy of the text")
     p.set_defaults(func=cmd_evaluate)
-    p = sub.add_parser("generate", help="sample text from a checkpoint")
+    p = sub.add_parser("generate", help="sample text from a checkpoint, printed as it comes")
     p.add_argument("checkpoint")
     p.add_argument("--prompt", default=PROMPT)
     p.add_argument("--length", type=int, default=200)

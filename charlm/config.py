@@ -22,10 +22,29 @@ from charlm.errors import ParameterError
 CELLS = ("lstm", "gru", "rnn")
 OBJECTIVES = ("last", "all")
 SPLITS = ("random", "contiguous")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 EXECUTORS = ("local", "ray")
 # the training settings a search (tune_space) may vary; the others define the comparison
 TUNABLE = ("lr", "batch_size", "grad_clip", "min_lr", "warmup_steps")
+
+
+def field_help(cls) -> dict[str, str]:
+    """Each field's description: its comment in the class's source, inline, else the comment
+    lines right above it (what `charlm report --show` prints beside each value)."""
+    import inspect
+
+    helps, above = {}, []
+    for line in inspect.getsource(cls).splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            above.append(text.lstrip("#").strip())
+            continue
+        match = re.match(r"    (\w+): [^=]+=", line)
+        if match:
+            inline = line.split("  # ", 1)[1].strip() if "  # " in line else ""
+            helps[match.group(1)] = " ".join([*above, inline]).strip()
+        above = []
+    return helps
 
 
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
@@ -65,13 +84,13 @@ class DataConfig:
     """Which text, how it is cut into windows and how the windows are split."""
 
     corpus: str = ""  # "" = Tiny Shakespeare (data/ or $CHARLM_DATA); else a UTF-8 text file
-    seq_len: int = 20
-    train_frac: float = 0.8
+    seq_len: int = 20  # characters in a window; the model predicts the one after it
+    train_frac: float = 0.8  # share of the windows for training (the rest: test)
     # share of the training windows held out for validation (per-epoch curves, every choice);
     # 0 = none, the reference's 80/20
     val_frac: float = 0.0
     split: str = "random"  # "random": seeded shuffle (the reference); "contiguous": held-out text
-    split_seed: int = 0
+    split_seed: int = 0  # seed of the random split
     max_chars: int | None = None  # use only the first max_chars characters (small profiles)
 
     def __post_init__(self) -> None:
@@ -98,9 +117,9 @@ class DataConfig:
 class ModelConfig:
     """The recurrent network: cell type and size (vocab_size comes from the data)."""
 
-    cell: str = "lstm"
-    hidden_size: int = 128
-    num_layers: int = 2
+    cell: str = "lstm"  # lstm | gru | rnn (the run's models name their own)
+    hidden_size: int = 128  # units per recurrent layer
+    num_layers: int = 2  # stacked recurrent layers
 
     def __post_init__(self) -> None:
         _choice("cell", self.cell, CELLS)
@@ -112,18 +131,18 @@ class ModelConfig:
 class TrainConfig:
     """How a model is trained; the defaults are the reference's setting."""
 
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 1e-3
+    epochs: int = 30  # passes over the training windows (or max_steps each)
+    batch_size: int = 128  # windows per optimizer step
+    lr: float = 1e-3  # Adam's (peak) learning rate
     min_lr: float | None = None  # None: constant lr (the reference); else cosine decay to min_lr
-    warmup_steps: int = 0
+    warmup_steps: int = 0  # steps of linear warm-up to lr
     objective: str = "last"  # "last": many-to-one (the reference); "all": every position
-    grad_clip: float | None = None
-    seed: int = 0
-    device: str = "auto"
+    grad_clip: float | None = None  # clip the gradient norm to this; None = never
+    seed: int = 0  # initialisation and data order (the run's seeds set it)
+    device: str = "auto"  # auto (CUDA, else MPS, else CPU) | cpu | cuda | mps
     max_steps: int | None = None  # cap on optimizer steps per epoch (small profiles)
     eval_windows: int | None = None  # per-epoch validation on this many windows; None = all
-    eval_batch_size: int = 4096
+    eval_batch_size: int = 4096  # windows per evaluation batch (memory, not numbers)
     fused: bool = True  # charlm's fused recurrent kernels on CPU (same numbers, less time)
     deterministic: bool = False  # CUDA: ask for deterministic algorithms
 
@@ -213,7 +232,8 @@ def parse_model_name(name: str, base: ModelConfig | None = None):
 class RunConfig:
     """What a whole run compares: models, seeds, extra pairs, and what it generates."""
 
-    models: list = field(default_factory=lambda: list(reference.MODELS))  # model names
+    # model names: a cell, optionally -h<hidden size> and @<split> (gru-h149, lstm@contiguous)
+    models: list = field(default_factory=lambda: list(reference.MODELS))
     seeds: list = field(default_factory=lambda: [0])  # each model is trained once per seed
     # seeds trained at the same time, each in a process with its share of the CPU threads: no
     # gain on a 2-core CPU (benchmarks/results/seeds.md); for many cores or a GPU
@@ -221,10 +241,11 @@ class RunConfig:
     # the seeds of a model trained as one stacked computation (charlm/group.py): None = on CUDA
     # (one small model leaves a GPU idle), off on a CPU (no gain on 2 cores)
     batched: bool | None = None
+    # what the samples start from; the default (the reference's) drops what the corpus lacks
     prompts: list = field(default_factory=lambda: [reference.PROMPT])
-    temperatures: list = field(default_factory=lambda: [0.5, 0.8, 1.0])
-    gen_length: int = 200
-    gen_seed: int = 0
+    temperatures: list = field(default_factory=lambda: [0.5, 0.8, 1.0])  # of the samples
+    gen_length: int = 200  # characters generated per sample
+    gen_seed: int = 0  # sampling seed of the samples
     pairs: list = field(default_factory=list)  # [A, B] pairs compared beyond the first two models
     # each seed its own random split (split_seed + seed), so that intervals over seeds cover the
     # choice of test windows too, not only initialisation and data order on one test set

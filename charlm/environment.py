@@ -5,14 +5,34 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from importlib.metadata import PackageNotFoundError, version
+import sys
+from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import Path
 
 import torch
 
-from charlm.project import PROJECT_ROOT
+from charlm.project import PROJECT_ROOT, in_checkout
 
 PACKAGES = ("torch", "numpy", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert")
+COMMAND_TIMEOUT_S = 10  # git or sysctl slower than this (a huge tree, a hung mount) says nothing
+
+
+def _output(*command: str) -> str | None:
+    """What the command prints, or None when it is missing, fails or times out."""
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def available_device() -> str:
+    """The device `auto` means here: "cuda", else "mps" (Apple silicon), else "cpu"."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
 
 
 def cpu_model() -> str:
@@ -22,7 +42,21 @@ def cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    if sys.platform == "darwin":  # "Apple M2 Pro"; platform.processor() only says "arm"
+        brand = (_output("sysctl", "-n", "machdep.cpu.brand_string") or "").strip()
+        if brand:
+            return brand
     return platform.processor() or platform.machine()
+
+
+def gpu_name(device: str) -> str | None:
+    """The accelerator `device` runs on: the CUDA GPU's name, "Apple M2 (MPS)", or None."""
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    if device == "mps":
+        chip = cpu_model()
+        return f"{chip if chip.startswith('Apple') else 'Apple GPU'} (MPS)"
+    return None
 
 
 def _version(name: str) -> str:
@@ -32,33 +66,52 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+def installed_packages() -> dict[str, str]:
+    """Every installed distribution, name -> version, sorted by name; where one is installed
+    twice, the one found first on sys.path (the one Python imports)."""
+    found: dict[str, str] = {}
+    for dist in distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(name, dist.version)
+    return dict(sorted(found.items(), key=lambda item: item[0].lower()))
+
+
+def git_commit(root: Path | None = PROJECT_ROOT) -> str:
+    """The short commit of the checkout at `root`; "unknown" without git or a checkout."""
+    out = _output("git", "-C", str(root), "rev-parse", "--short", "HEAD") if root else None
+    return (out or "").strip() or "unknown"
+
+
+def git_dirty(root: Path | None = PROJECT_ROOT) -> bool | None:
+    """Whether tracked files of the checkout at `root` have uncommitted changes (staged or not);
+    None without git or a checkout. Untracked files do not count: they are the run folders,
+    data and executed notebooks a run writes, not the code it ran."""
+    out = None if root is None else _output(
+        "git", "--no-optional-locks", "-C", str(root), "status", "--porcelain",
+        "--untracked-files=no",
+    )
+    return None if out is None else bool(out.strip())
 
 
 def describe_environment() -> dict:
-    """Device, CPU/GPU names, core count and package versions."""
-    cuda = torch.cuda.is_available()
+    """Device, CPU/GPU names, core count, package versions (every installed one under
+    `packages`), the commit and whether the checkout had uncommitted changes (`git_dirty`)."""
+    device = available_device()
+    checkout = PROJECT_ROOT if in_checkout() else None  # installed from site-packages: no commit
     return {
-        "device": "cuda" if cuda else "cpu",
-        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "device": device,
+        "gpu": gpu_name(device),
         "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cuda_version": torch.version.cuda,
-        "git_commit": git_commit(),
+        "git_commit": git_commit(checkout),
+        "git_dirty": git_dirty(checkout),
         **{f"{p}_version": _version(p) for p in PACKAGES},
+        "packages": installed_packages(),
     }
 
 

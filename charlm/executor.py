@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -35,7 +36,7 @@ from charlm.checkpoint import load_checkpoint
 from charlm.config import Configs, RunConfig
 from charlm.data import load_text
 from charlm.errors import CharlmError, ParameterError, PipelineError, TrainingDivergedError
-from charlm.run import CHECKPOINT_FILE, ModelFolder
+from charlm.run import CHECKPOINT_FILE, STEP_LOSSES_FILE, ModelFolder
 from charlm.train import resumable_checkpoint, resume_conflicts, run_training
 
 RAY_RETRIES = 3  # a task lost with its worker or node is run again this many times
@@ -199,10 +200,14 @@ def _train_epoch_remotely(configs: Configs, trial: bool, checkpoint: bytes | Non
 
 
 def _write_files(folder: ModelFolder, files: dict[str, bytes]) -> None:
-    """A finished epoch's files, each written atomically; the checkpoint last."""
+    """A finished epoch's files, each written atomically; the checkpoint last. The task's
+    step losses hold only its own epoch: they go after the earlier epochs' rows."""
     folder.path.mkdir(parents=True, exist_ok=True)
     for name in sorted(files, key=lambda n: n == CHECKPOINT_FILE):
-        atomic_write_bytes(folder.path / name, files[name])
+        if name == STEP_LOSSES_FILE:
+            folder.write_step_losses(pd.read_csv(io.BytesIO(files[name])).to_dict("records"))
+        else:
+            atomic_write_bytes(folder.path / name, files[name])
 
 
 def _resources(ray, run_cfg: RunConfig, device: str) -> dict:

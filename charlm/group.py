@@ -29,6 +29,8 @@ from charlm.run import ModelFolder
 from charlm.train import (
     DIVERGENCE_FACTOR,
     LOG_EVERY,
+    STEP_LOG,
+    StepLog,
     check_diverged,
     epoch_order,
     finish_epoch,
@@ -246,6 +248,7 @@ class GroupStep:
         limit = DIVERGENCE_FACTOR * math.log(w.vocab.size)
         bar = tqdm(total=n_steps, desc=f"epoch {epoch} ({k} models)", disable=not progress,
                    leave=False)
+        log = StepLog(epoch, step0, sums)
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
@@ -260,6 +263,7 @@ class GroupStep:
                 check_diverged(sums, out[worst, 0], limit, epoch, step + 1, float(
                     self.optimizer.param_groups[0]["lr"]), f" (seed {self.configs[worst].seed})")
             if logged:
+                log.add(step + 1, sums)
                 bar.set_postfix(loss=f"{sums[:, 0].mean().item() / (step + 1):.4f}",
                                 refresh=False)
                 bar.update(step + 1 - bar.n)
@@ -272,7 +276,8 @@ class GroupStep:
         # the group's time is shared: each model's cost is its K-th part
         return [{"epoch": epoch, "train_loss": last, "objective_loss": obj, "steps": n_steps,
                  "lr": lr, "train_seconds": seconds / k, "group_train_seconds": seconds,
-                 "trained_with": k} for obj, last in means]
+                 "trained_with": k, STEP_LOG: [rows]}
+                for (obj, last), rows in zip(means, log.rows)]
 
 
 def graph_versus_eager(cell: str, k: int = 3, steps: int = 100, seq_len: int = 20) -> dict:

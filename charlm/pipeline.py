@@ -8,6 +8,7 @@ others are skipped. Changing the prompts re-runs generation and the report, not 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -16,10 +17,13 @@ from pathlib import Path
 
 from charlm.checkpoint import load_checkpoint
 from charlm.config import Configs, DataConfig, field_names
+from charlm.data import load_corpus
 from charlm.environment import describe_environment
 from charlm.errors import PipelineError
 from charlm.executor import ray_instance
 from charlm.export import export_report
+from charlm.generate import check_prompts
+from charlm.progress import EpochLines
 from charlm.project import FIGURES_DIR, NOTEBOOKS_DIR
 from charlm.run import Run
 from charlm.spec import RunSpec, resolve
@@ -130,7 +134,7 @@ def execute(source: Path, output: Path, parameters: dict, progress: bool = True)
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters,
                             cwd=str(output.parent), kernel_name="python3",
-                            progress_bar=progress, report_mode=False)
+                            progress_bar=progress, report_mode=False, **_quiet_kernel())
     except PapermillExecutionError as exc:
         raise PipelineError(
             f"notebook {source.name} failed in cell {exc.exec_count} with {exc.ename}: "
@@ -144,6 +148,20 @@ def execute(source: Path, output: Path, parameters: dict, progress: bool = True)
             "same command again to resume (with less memory in use, or a smaller batch_size or "
             "eval_batch_size)."
         ) from None
+
+
+def _quiet_kernel() -> dict:
+    """How papermill starts the kernel: over local (IPC) sockets where the platform has them,
+    so that nothing is sent over TCP in plain text and the kernel has no warning to print about
+    it; elsewhere (Windows) over TCP with the kernel's warnings silenced."""
+    if os.name == "posix":
+        from jupyter_client.manager import AsyncKernelManager
+
+        class LocalKernelManager(AsyncKernelManager):
+            transport = "ipc"
+
+        return {"kernel_manager_class": LocalKernelManager}
+    return {"extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
 
 
 def _dependents(steps: list[Step], step: Step) -> list[str]:
@@ -208,10 +226,9 @@ def copy_figures(run: Run, figures_dir: Path) -> None:
 
 
 def _warn_reference_on_cpu(spec: RunSpec) -> None:
-    import torch
+    from charlm.environment import available_device
 
-    if spec.profile == "reference" and spec.train.device != "cuda" and not \
-            torch.cuda.is_available():
+    if spec.profile == "reference" and "cpu" in (spec.train.device, available_device()):
         hours = REFERENCE_HOURS_PER_MODEL_ON_CPU * len(spec.run.models) * len(spec.run.seeds)
         print(f"charlm: profile 'reference' on a CPU: about {hours:.0f} hours of training. "
               "Use --profile fast for the reference's quality in minutes.", file=sys.stderr)
@@ -228,13 +245,15 @@ def run_report(
 ) -> Run:
     """Execute the chain for a profile (what is not up to date) and export the report."""
     spec = resolve(profile, overrides)
+    check_prompts(spec.run.prompts, load_corpus(spec.data))  # before any training
     _warn_reference_on_cpu(spec)
     run = choose_folder(Path(reports_dir).resolve(), name or spec.profile, fresh)
     with run.hold():
         check_resumable(run, spec)
         run.write_spec(spec)
         run.write_environment(describe_environment())
-        with ray_instance(spec.run):  # executor=ray: one local instance for every notebook
+        # executor=ray: one local instance for every notebook; a line per epoch meanwhile
+        with ray_instance(spec.run), EpochLines(run, spec):
             executed = run_steps(run, spec, progress)
         if executed or not run.report_html.exists():
             export_report(run, run.executed_notebook(plan(spec)[-1].name))

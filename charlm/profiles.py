@@ -53,6 +53,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         "tune_space": {"lr": [5e-3, 1e-2, 2e-2, 4e-2]}, "tune_seeds": [100, 101],
     },
 }
+PROFILE_HELP = {  # one line each, for --help and --show
+    "smoke": "the whole chain in a couple of minutes: tests and CI",
+    "fast": "the CPU default: the reference's quality in minutes",
+    "reference": "the reference, faithfully, 5 seeds: meant for a GPU",
+    "study": "6 models x 3 seeds on the fast recipe: the statistics",
+    "tune": "each model at its own learning rate, chosen on validation, then 3 seeds",
+    "auto": "reference on CUDA, else fast",
+}
 DEPRECATED = {"seed": "reference"}  # old name -> new name
 PROFILE_NAMES = (*PROFILES, "auto")
 

@@ -13,8 +13,9 @@ import pandas as pd
 from charlm import explain, reference
 from charlm.analysis import METRICS, interval_of
 from charlm.environment import hardware_line
-from charlm.run import Run
+from charlm.run import Run, produced
 from charlm.stats import ALPHA, MIN_SEEDS, TIME_FLOOR
+from charlm.train import LOG_EVERY
 
 WORDS = {"train_time": "faster", "size_mb": "smaller"}
 
@@ -272,10 +273,50 @@ def tuning(run: Run) -> str:
 
 def tuning_figure(run: Run):
     """The search's figure, where the run searched (None otherwise: a notebook shows nothing)."""
+    return figure(run, "tuning") if run.read_spec().run.tune_space and \
+        run.figures.tuning.exists() else None
+
+
+def figure(run: Run, name: str):
+    """The run's figure `name` (an attribute of run.figures, e.g. "loss_curves") to display, with
+    alt text that says what it shows (the exported page writes it into the <img>)."""
     from IPython.display import Image
 
-    return Image(run.figures.tuning) if run.read_spec().run.tune_space and \
-        run.figures.tuning.exists() else None
+    # metadata rather than alt=, which older IPython versions lack; both write the same output
+    producer = {"char_frequencies": "01_explore_data", "tuning": "02_tune"}.get(name,
+                                                                               "04_evaluate")
+    return Image(filename=produced(getattr(run.figures, name), producer),
+                 metadata={"alt": alt_text(run, name)})
+
+
+def alt_text(run: Run, name: str) -> str:
+    """What the figure `name` shows, in words, for readers who cannot see it."""
+    spec = run.read_spec()
+    names = [m.upper() for m in spec.run.models]
+    models = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    sets = "training and validation" if spec.data.val_frac else "training"
+    empty = "Empty chart: the run has no validation set, so there is no {} per epoch"
+    searched = list(spec.run.tune_space) or ["nothing"]  # the first is the x axis
+    return {
+        "char_frequencies": "Bar chart of how often each character occurs in "
+                            f"{corpus_name(spec).replace('`', '')}, most frequent first",
+        "loss_curves": f"Line chart of the {sets} loss (cross entropy, nats) per epoch for "
+                       f"{models}: mean over seeds, band of one standard deviation",
+        "step_losses": f"Line chart of the training loss every {LOG_EVERY} optimizer steps "
+                       f"for {models}: mean over seeds, band of one standard deviation, dashed "
+                       "lines where epochs end",
+        "accuracy": f"Line chart of the validation accuracy per epoch for {models}"
+                    if spec.data.val_frac else empty.format("accuracy"),
+        "time_and_size": f"Two bar charts for {models}: training time in seconds (mean over "
+                         "seeds, whisker of one standard deviation) and model size in MB",
+        "loss_vs_time": f"Line chart of the validation loss against training seconds for "
+                        f"{models}, a line per seed" if spec.data.val_frac
+                        else empty.format("validation loss"),
+        "tuning": f"Line chart of the validation loss against {searched[0]} for {models}"
+                  + (f", a dash style per {', '.join(searched[1:])}" if searched[1:] else "")
+                  + ": a dot per trial, a line through the means, a star at each model's "
+                  "chosen setting",
+    }[name]
 
 
 def results(run: Run) -> str:
@@ -321,6 +362,9 @@ def statistics(run: Run) -> str:
 def samples(run: Run) -> str:
     rows = run.read_samples()
     out = [f"## Text Generation Examples\n\nSampling seed {rows.seed.iloc[0]}."]
+    notes = rows["note"].fillna("") if "note" in rows else pd.Series("", index=rows.index)
+    for note in dict.fromkeys(n for n in notes if n):
+        out.append(f"The prompt is {note}.")
     for r in rows.itertuples():
         out.append(f"**{r.model.upper()}**, temperature {r.temperature}, prompt "
                    f'"{r.prompt}":\n\n```\n{r.text}\n```')

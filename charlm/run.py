@@ -50,6 +50,7 @@ from charlm.errors import RunBusyError
 # -- one model's folder
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
+STEP_LOSSES_FILE = "step_losses.csv"  # the training loss every LOG_EVERY steps (charlm/train.py)
 VOCAB_FILE = "vocab.json"
 TEST_WINDOWS_FILE = "test_windows.pt"
 DIVERGED_FILE = "diverged.txt"  # a trial of a search whose loss diverged: why, in words
@@ -82,6 +83,20 @@ def _path(base: str, name: str) -> property:
     return property(lambda self: getattr(self, base) / name)
 
 
+def produced(path: Path, producer: str) -> Path:
+    """`path`, which notebook `producer` writes: a clear error, naming it, where it is missing
+    (a notebook opened on its own before the ones it reads)."""
+    if not path.exists():
+        from charlm.errors import PipelineError
+
+        raise PipelineError(
+            f"{path} does not exist yet: notebook {producer} writes it. Run the notebooks in "
+            "order (01 to 06) on this run folder, or the whole chain with python -m charlm "
+            "report."
+        )
+    return path
+
+
 def _frame(rows: list[dict]) -> pd.DataFrame:
     """Records read back from JSON: a column of nulls (NaN written as null) is a NaN column."""
     df = pd.DataFrame(rows)
@@ -103,6 +118,7 @@ class ModelFolder:
 
     checkpoint = _path("path", CHECKPOINT_FILE)
     history = _path("path", HISTORY_FILE)
+    step_losses = _path("path", STEP_LOSSES_FILE)
     vocab = _path("path", VOCAB_FILE)
     test_windows = _path("path", TEST_WINDOWS_FILE)
     diverged = _path("path", DIVERGED_FILE)
@@ -115,6 +131,24 @@ class ModelFolder:
 
     def write_history(self, history: list[dict]) -> None:
         atomic_write_text(self.history, pd.DataFrame(history).to_csv(index=False))
+
+    def read_step_losses(self) -> pd.DataFrame:
+        """The training loss every few steps: epoch, step (over the whole run), train_loss and
+        objective_loss (means over the steps since the row before); empty before the first."""
+        if not self.step_losses.exists():
+            return pd.DataFrame(columns=["epoch", "step", "train_loss", "objective_loss"])
+        return pd.read_csv(self.step_losses)
+
+    def write_step_losses(self, rows: list[dict]) -> None:
+        """An epoch's rows, after the rows of the epochs before it (a rerun epoch's old rows,
+        from an interrupted run, are replaced)."""
+        if not rows:
+            return
+        first = min(r["epoch"] for r in rows)
+        old = self.read_step_losses()
+        new = pd.DataFrame(rows)
+        table = pd.concat([old[old.epoch < first], new], ignore_index=True) if len(old) else new
+        atomic_write_text(self.step_losses, table.to_csv(index=False))
 
     def write_vocab(self, vocab_json: str) -> None:
         atomic_write_text(self.vocab, vocab_json + "\n")
@@ -143,6 +177,7 @@ class Figures:
     accuracy = _path("folder", "accuracy.png")
     time_and_size = _path("folder", "time_and_size.png")
     loss_vs_time = _path("folder", "loss_vs_time.png")
+    step_losses = _path("folder", "step_losses.png")
     tuning = _path("folder", "tuning.png")
 
     def loss_curves_of(self, model: str) -> Path:
@@ -201,7 +236,9 @@ class Run:
 
         params = self.read_params()
         if params is None:
-            raise FileNotFoundError(
+            from charlm.errors import PipelineError
+
+            raise PipelineError(
                 f"{self.params_file} does not exist: run the chain with python -m charlm report, "
                 "or give the notebook a profile so it resolves the run itself."
             )
@@ -237,7 +274,7 @@ class Run:
         atomic_write_text(self.root / DATA_OVERVIEW_FILE, overview.to_csv(index=False))
 
     def read_data_overview(self) -> pd.DataFrame:
-        return pd.read_csv(self.root / DATA_OVERVIEW_FILE)
+        return pd.read_csv(produced(self.root / DATA_OVERVIEW_FILE, "01_explore_data"))
 
     def write_metrics(self, tables: dict[str, pd.DataFrame], histories: pd.DataFrame) -> None:
         """metrics.json (the runs, the summary over seeds, every comparison, the held-out text
@@ -250,15 +287,15 @@ class Run:
     def read_metrics(self) -> dict[str, pd.DataFrame]:
         """{"runs", "summary", "comparisons", "held_out", "split_gaps"} as DataFrames, as
         notebook 04 wrote them."""
-        payload = json.loads(self.metrics_file.read_text())
+        payload = json.loads(produced(self.metrics_file, "04_evaluate").read_text())
         return {key: _frame(rows) for key, rows in payload.items()}
 
     def read_runs(self) -> pd.DataFrame:
         """The runs table (one row per model and seed) as notebook 04 wrote it as CSV."""
-        return pd.read_csv(self.root / RUNS_CSV)
+        return pd.read_csv(produced(self.root / RUNS_CSV, "04_evaluate"))
 
     def read_histories(self) -> pd.DataFrame:
-        return pd.read_csv(self.root / HISTORIES_CSV)
+        return pd.read_csv(produced(self.root / HISTORIES_CSV, "04_evaluate"))
 
     def write_tuning(self, trials: pd.DataFrame, choice: dict) -> None:
         """The search's trials (one row each) and its choice (charlm.tuning.choose)."""
@@ -266,7 +303,7 @@ class Run:
         atomic_write_json(self.tuning_dir / CHOSEN_FILE, choice)
 
     def read_trials(self) -> pd.DataFrame:
-        return pd.read_csv(self.tuning_dir / TRIALS_CSV)
+        return pd.read_csv(produced(self.tuning_dir / TRIALS_CSV, "02_tune"))
 
     def read_choice(self) -> dict | None:
         """The search's choice, or None where this run has not searched (yet)."""
@@ -277,7 +314,7 @@ class Run:
         atomic_write_json(self.samples_file, _records(samples))
 
     def read_samples(self) -> pd.DataFrame:
-        return pd.DataFrame(json.loads(self.samples_file.read_text()))
+        return pd.DataFrame(json.loads(produced(self.samples_file, "05_generate").read_text()))
 
     # -- holding the folder while a run is active
     def holder(self) -> str:

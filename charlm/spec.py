@@ -18,11 +18,12 @@ from charlm.config import (
     ModelConfig,
     RunConfig,
     TrainConfig,
+    field_help,
     field_names,
     parse_model_name,
 )
 from charlm.errors import ParameterError
-from charlm.profiles import PROFILES, profile_name
+from charlm.profiles import PROFILE_HELP, PROFILES, profile_name
 
 RUN_FIELDS = field_names(RunConfig)
 
@@ -103,6 +104,24 @@ def resolve(profile: str = "auto", overrides: dict[str, Any] | None = None) -> R
     """Profile + overrides -> a validated RunSpec (unknown names and bad values refused)."""
     name = profile_name(profile)
     return RunSpec.from_params({**PROFILES[name], **(overrides or {}), "profile": name})
+
+
+def show(profile: str = "auto", overrides: dict[str, Any] | None = None) -> str:
+    """A profile's resolved parameters, one line each with its description, without running
+    anything: `charlm report --profile fast --show`. A mark says where a value comes from."""
+    spec = resolve(profile, overrides)
+    name, overrides = spec.profile, overrides or {}
+    values, lines = spec.params(), [f"profile {name!r} ({PROFILE_HELP.get(name, '')}); "
+                                    "* set by the profile, + by -p, else the default"]
+    for cls in (DataConfig, ModelConfig, TrainConfig, RunConfig):
+        helps = field_help(cls)
+        lines.append(f"\n{cls.__name__}:")
+        for key in (f.name for f in dataclasses.fields(cls)):
+            mark = "+" if key in overrides else "*" if key in PROFILES[name] else " "
+            text = json.dumps(values[key])
+            lines.append(f" {mark} {key} = {text}" + (f"  # {helps[key]}" if helps.get(key)
+                                                      else ""))
+    return "\n".join(lines)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

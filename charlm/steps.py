@@ -23,14 +23,15 @@ import pandas as pd
 
 from charlm import analysis, ngram, tuning
 from charlm.checkpoint import configs_of, load_checkpoint, load_model, model_of
-from charlm.data import make_windows
+from charlm.data import load_corpus, make_windows
+from charlm.environment import describe_environment
 from charlm.errors import ParameterError, PipelineError
 from charlm.evaluate import window_losses
 from charlm.executor import Job, run_jobs
-from charlm.generate import generate
+from charlm.generate import check_prompts, fit_prompt, generate
 from charlm.group import train_group
 from charlm.models import num_parameters, size_mb
-from charlm.run import ModelFolder, Run
+from charlm.run import ModelFolder, Run, produced
 from charlm.spec import RunSpec, resolve
 from charlm.train import resolve_device
 
@@ -61,10 +62,12 @@ def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSp
     if namespace["profile"] is None:
         return run, run.read_spec()
     spec = resolve(namespace["profile"], overrides_of(namespace["overrides"]))
+    check_prompts(spec.run.prompts, load_corpus(spec.data))
     with run.hold():  # refused while a pipeline runs in this folder
         if run.read_params() != spec.params():
             run.forget_steps()  # the pipeline must not trust what other parameters made
         run.write_spec(spec)
+        run.write_environment(describe_environment())
     return run, spec
 
 
@@ -152,27 +155,40 @@ def train_models(run: Run, spec: RunSpec, progress: bool = True) -> None:
         run_jobs(training_jobs(run, spec, spec.run.models), spec.run, progress)
 
 
-def train_model(run: Run, spec: RunSpec, model: str, progress: bool = True) -> pd.DataFrame:
-    """Train `model` once per seed of the run (resuming finished epochs); returns histories.
+def train_model(run: Run, spec: RunSpec, model: str = "", progress: bool = True
+                ) -> pd.DataFrame:
+    """Train `model` ("": every model of the run, in its order) once per seed of the run,
+    resuming finished epochs; returns the histories, one row per model, seed and epoch.
 
     Locally with jobs > 1, that many seeds train at the same time, each in its own process with
     an equal share of the CPU threads; with executor=ray, each seed is a Ray task per epoch.
     Every seed writes its own checkpoint after every epoch, so an interrupted run resumes the
     same way. The run folder is held meanwhile.
     """
-    if model not in spec.run.models:
+    if model and model not in spec.run.models:
         raise ParameterError(f"model={model!r} is not one of this run's models "
-                             f"{spec.run.models}: add it to models, or pick one of them.")
-    seeds = spec.run.seeds
+                             f"{spec.run.models}: add it to models, pick one of them, or give "
+                             "\"\" for all of them.")
+    histories = []
     with run.hold():
-        jobs = training_jobs(run, spec, [model])
-        if batched(spec):  # all seeds as one computation, each model as if alone
-            histories = train_group([j.configs for j in jobs], [j.folder.path for j in jobs],
-                                    progress)
-        else:
-            histories = run_jobs(jobs, spec.run, progress)
-    return pd.concat([pd.DataFrame(h).assign(model=model, seed=s)
-                      for h, s in zip(histories, seeds)], ignore_index=True)
+        for name in [model] if model else spec.run.models:
+            jobs = training_jobs(run, spec, [name])
+            if batched(spec):  # all seeds as one computation, each model as if alone
+                done = train_group([j.configs for j in jobs], [j.folder.path for j in jobs],
+                                   progress)
+            else:
+                done = run_jobs(jobs, spec.run, progress)
+            histories += [pd.DataFrame(h).assign(model=name, seed=s)
+                          for h, s in zip(done, spec.run.seeds)]
+    return pd.concat(histories, ignore_index=True)
+
+
+def trained(run: Run, model: str, seed: int) -> ModelFolder:
+    """A trained model's folder; a clear error, naming the notebook that trains it, where it
+    has no checkpoint yet."""
+    folder = run.model(model, seed)
+    produced(folder.checkpoint, f"03_train (model={model!r}, or \"\" for every model)")
+    return folder
 
 
 # -- 04_evaluate
@@ -182,6 +198,7 @@ class Evaluation:
 
     runs: pd.DataFrame  # one row per model and seed, with each run's test-loss interval
     histories: pd.DataFrame  # one row per model, seed and epoch
+    step_losses: pd.DataFrame  # one row per model, seed and logged step: the training loss
     summary: pd.DataFrame  # per model and metric, over seeds
     comparisons: pd.DataFrame  # per pair (main pair first) and metric
     held_out: pd.DataFrame  # test loss of every model and the n-gram, inside/outside the late text
@@ -224,13 +241,14 @@ def _run_row(model: str, seed: int, ckpt: dict) -> dict:
 
 def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
     """Every model and seed of the run on all its test windows, and every comparison, once."""
-    rows, histories, per_window = [], [], {}
+    rows, histories, step_losses, per_window = [], [], [], {}
     for model in spec.run.models:
         for seed in spec.run.seeds:
-            folder = run.model(model, seed)
+            folder = trained(run, model, seed)
             ckpt = load_checkpoint(folder.checkpoint)
             rows.append(_run_row(model, seed, ckpt))
             histories.append(pd.DataFrame(ckpt["history"]).assign(model=model, seed=seed))
+            step_losses.append(folder.read_step_losses().assign(model=model, seed=seed))
             per_window[(model, seed)] = _test_windows(folder, ckpt, spec.train.eval_batch_size)
     runs = analysis.with_test_loss_intervals(pd.DataFrame(rows), per_window)
     # the n-gram model on the first seed's split (split_per_seed), and where its text ends
@@ -239,6 +257,7 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
     return Evaluation(
         runs=runs,
         histories=pd.concat(histories, ignore_index=True),
+        step_losses=pd.concat(step_losses, ignore_index=True),
         summary=analysis.summary_over_seeds(runs),
         comparisons=analysis.comparisons(runs, spec.comparisons(), per_window,
                                          spec.run.split_per_seed),
@@ -249,16 +268,18 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
 
 # -- 05_generate
 def generate_samples(run: Run, spec: RunSpec) -> pd.DataFrame:
-    """Samples of each model (first seed) for every prompt and temperature."""
+    """Samples of each model (first seed) for every prompt and temperature; the default prompt
+    fitted to the corpus (`note` says how), any other prompt as given."""
     rows, r = [], spec.run
+    text = load_corpus(spec.data)
     for model_name in r.models:
-        model, vocab, ckpt = load_model(run.model(model_name, r.seeds[0]).checkpoint)
+        model, vocab, ckpt = load_model(trained(run, model_name, r.seeds[0]).checkpoint)
         context = configs_of(ckpt).data.seq_len
-        for prompt in r.prompts:
+        for asked in r.prompts:
+            prompt, note = fit_prompt(asked, vocab.chars, text)
             for temperature in r.temperatures:
-                text = generate(model, vocab, prompt, r.gen_length, temperature,
-                                seed=r.gen_seed, context=context)
+                text_out = generate(model, vocab, prompt, r.gen_length, temperature,
+                                    seed=r.gen_seed, context=context)
                 rows.append({"model": model_name, "prompt": prompt, "temperature": temperature,
-                             "seed": r.gen_seed, "text": text})
+                             "seed": r.gen_seed, "text": text_out, "note": note})
     return pd.DataFrame(rows)
-

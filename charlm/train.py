@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -15,26 +16,60 @@ from tqdm.auto import tqdm
 from charlm.checkpoint import configs_of, load_checkpoint, save_checkpoint
 from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
 from charlm.data import Windows, get_batch, make_windows
-from charlm.errors import CheckpointError, TrainingDivergedError
+from charlm.environment import available_device
+from charlm.errors import CheckpointError, ParameterError, TrainingDivergedError
 from charlm.evaluate import summarize, window_losses
 from charlm.models import CharRNN
 from charlm.run import ModelFolder
 
 LOG_EVERY = 50  # steps between progress-bar updates (the only host syncs on CUDA)
+STEP_LOG = "step_log"  # a training record's rows of step losses, written beside the history
 DIVERGENCE_FACTOR = 4.0  # a loss above this many times the uniform guess ln(vocab_size) diverged
+MPS_FALLBACK = "PYTORCH_ENABLE_MPS_FALLBACK"  # torch reads it once, when it loads
+_mps_announced = False  # the MPS line is printed once per process
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """auto: CUDA when available, else CPU; "cuda" without a GPU falls back to CPU, saying so."""
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
+    """auto: CUDA, else Apple's MPS, else the CPU. "cuda" without a GPU falls back to the CPU,
+    saying so; "mps" without MPS is a ParameterError. On MPS, what it lacks runs on the CPU."""
+    if name == "auto":
+        name = available_device()
+    elif name == "cuda" and not torch.cuda.is_available():
         print(
             "charlm: device='cuda' asked for but no CUDA GPU is available; using the CPU.",
             file=sys.stderr,
         )
-        return torch.device("cpu")
-    return torch.device("cuda")
+        name = "cpu"
+    return _mps_device() if name == "mps" else torch.device(name)
+
+
+def _mps_device() -> torch.device:
+    """The MPS device, with PyTorch's CPU fallback for the operations MPS lacks, said in one line.
+
+    torch reads PYTORCH_ENABLE_MPS_FALLBACK once, when it loads, so setting it here reaches only
+    the processes started from now on (notebook kernels, worker processes, Ray workers): the
+    line says whether this process has the fallback."""
+    global _mps_announced
+    if not torch.backends.mps.is_available():
+        raise ParameterError(
+            "device='mps' asked for but Apple's MPS is not available here (it needs an Apple "
+            "silicon Mac with macOS 12.3 or later and a torch built with MPS). Use device='auto' "
+            "or device='cpu'."
+        )
+    preset = os.environ.get(MPS_FALLBACK)
+    if preset is None:
+        os.environ[MPS_FALLBACK] = "1"
+        how = (f"operations MPS lacks run on the CPU in the processes charlm starts "
+               f"({MPS_FALLBACK}=1 set now); this one loaded torch before, so export "
+               f"{MPS_FALLBACK}=1 before starting Python to have it here too")
+    elif preset.strip() == "0":
+        how = f"{MPS_FALLBACK}=0, so an operation MPS lacks raises NotImplementedError"
+    else:
+        how = f"operations MPS lacks run on the CPU ({MPS_FALLBACK}={preset})"
+    if not _mps_announced:
+        _mps_announced = True
+        print(f"charlm: device mps (Apple GPU); {how}.", file=sys.stderr)
+    return torch.device("mps")
 
 
 def steps_per_epoch(n_train: int, cfg: TrainConfig) -> int:
@@ -73,8 +108,11 @@ def batch_loss(model, x, y, objective: str, skip: torch.Tensor | None):
 
 
 def _sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a timing covers it (CUDA and MPS run async)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def epoch_order(n_train: int, cfg: TrainConfig, epoch: int) -> torch.Tensor:
@@ -106,6 +144,7 @@ def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int
     sums = torch.zeros(2, device=device)  # objective loss, last-position loss
     diverged_above = DIVERGENCE_FACTOR * math.log(windows.vocab.size)
     bar = tqdm(total=n_steps, desc=f"epoch {epoch}", disable=not progress, leave=False)
+    log = StepLog(epoch, step0, sums)
     _sync(device)
     start = time.perf_counter()
     for step in range(n_steps):
@@ -130,6 +169,7 @@ def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int
             check_diverged(sums, loss, diverged_above, epoch, step + 1,
                             optimizer.param_groups[0]["lr"])
         if logged:
+            log.add(step + 1, sums)
             bar.set_postfix(loss=f"{sums[0].item() / (step + 1):.4f}", refresh=False)
             bar.update(step + 1 - bar.n)
     _sync(device)
@@ -137,7 +177,26 @@ def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int
     bar.close()
     obj, last = (sums / n_steps).tolist()
     return {"epoch": epoch, "train_loss": last, "objective_loss": obj, "steps": n_steps,
-            "lr": optimizer.param_groups[0]["lr"], "train_seconds": seconds}
+            "lr": optimizer.param_groups[0]["lr"], "train_seconds": seconds,
+            STEP_LOG: log.rows}
+
+
+class StepLog:
+    """The training loss every LOG_EVERY steps of an epoch (where the loop looks at the numbers
+    anyway): per logged step, the mean losses since the one before. `sums` holds the running
+    sums of (objective, last-position) losses, one pair per model: (2,) or (K, 2)."""
+
+    def __init__(self, epoch: int, step0: int, sums: torch.Tensor):
+        self.epoch, self.step0, self.done = epoch, step0, 0
+        self.before = torch.zeros_like(sums)
+        self.rows: list[list[dict]] = [[] for _ in range(sums.reshape(-1, 2).shape[0])]
+
+    def add(self, done: int, sums: torch.Tensor) -> None:
+        means = ((sums - self.before) / (done - self.done)).reshape(-1, 2).tolist()
+        for rows, (objective, last) in zip(self.rows, means):
+            rows.append({"epoch": self.epoch, "step": self.step0 + done, "train_loss": last,
+                         "objective_loss": objective})
+        self.before, self.done = sums.clone(), done
 
 
 def _scores(model, windows: Windows, starts: torch.Tensor, cfg: TrainConfig, prefix: str):
@@ -221,6 +280,8 @@ def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs:
     """Evaluate a trained epoch, checkpoint it (with folder), and append its record to history.
 
     test=False: the last epoch is scored on validation only (a sweep's trial)."""
+    record = dict(record)
+    steps = record.pop(STEP_LOG, [[]])[0]  # this model's rows (train_epoch and the group's)
     epoch = record["epoch"]
     final = epoch == configs.train.epochs
     held_out, per_window = evaluate_epoch(model, windows, configs.train, final, test)
@@ -233,6 +294,7 @@ def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs:
         save_checkpoint(folder.checkpoint, model, optimizer_state, windows.vocab, configs,
                         [*history, record], epoch)
         folder.write_history([*history, record])
+        folder.write_step_losses(steps)
         folder.write_vocab(windows.vocab.to_json())
     history.append(record)
 

@@ -1,16 +1,63 @@
 import json
+import re
 import subprocess
 import sys
 
-from charlm.__main__ import main
+import pytest
+
+from charlm.__main__ import build_parser, main, prog_name
+from charlm.checkpoint import load_model
+from charlm.generate import stream
+from charlm.reference import PROMPT
+from charlm.spec import resolve
 
 
 def test_help_runs():
     out = subprocess.run(
         [sys.executable, "-m", "charlm", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("train", "evaluate", "generate"):
+    for command in ("train", "evaluate", "generate", "report", "compare", "--version"):
         assert command in out
+    assert out.startswith("usage: python -m charlm ")  # as typed, not __main__.py
+
+
+def test_prog_is_the_command_as_typed_and_choices_are_listed(capsys):
+    assert prog_name("/venv/bin/charlm") == "charlm"
+    assert prog_name("/src/charlm/__main__.py") == "python -m charlm"
+    with pytest.raises(SystemExit):
+        build_parser("charlm").parse_args(["report", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: charlm report ")
+    assert "{smoke,fast,reference,study,tune,auto}" in out
+    assert "tune       each model at its own learning rate" in out  # the profiles, described
+    with pytest.raises(SystemExit):
+        build_parser("charlm").parse_args(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "{lstm,gru,rnn}" in out and "{auto,cpu,cuda,mps}" in out
+    assert "Adam's (peak) learning rate (default 0.001)" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert re.fullmatch(r"charlm \d+\.\d+\.\d+\S* \(torch \S+, python \S+\)\n",
+                        capsys.readouterr().out)
+
+
+def test_show_prints_the_resolved_parameters_without_running(capsys, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--profile", "fast", "--show", "-p", "epochs=3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("profile 'fast' (the CPU default")
+    assert " + epochs = 3  # passes over the training windows" in out  # from -p
+    assert " * lr = 0.01  # Adam's (peak) learning rate" in out  # from the profile
+    assert "   hidden_size = 128  # units per recurrent layer" in out  # the default
+    lines = [x for x in out.splitlines() if " = " in x]
+    assert len(lines) == len(resolve("fast").params()) - 1  # every parameter but the profile
+    assert all("  # " in x for x in lines), [x for x in lines if "  # " not in x]
+    assert not (tmp_path / "reports").exists()  # nothing ran
 
 
 def test_train_evaluate_generate(tmp_path, capsys, corpus_text):
@@ -43,11 +90,19 @@ def test_train_evaluate_generate(tmp_path, capsys, corpus_text):
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["split"] == "random" and metrics["n_windows"] == 3996
     assert main(["generate", str(out / "checkpoint.pt"), "--length", "20"]) == 0
-    assert capsys.readouterr().out.startswith("The quick brown fox")
+    text = capsys.readouterr().out
+    assert text.startswith("The quick brown fox") and len(text) == len(PROMPT) + 20 + 1
+    model, vocab, _ = load_model(out / "checkpoint.pt")
+    chunks = list(stream(model, vocab, PROMPT, 20, seed=0))  # what the command prints, as it goes
+    assert chunks[0] == PROMPT and len(chunks) == 21 and "".join(chunks) + "\n" == text
 
 
 def test_bad_input_exits_with_message(capsys, tmp_path):
-    assert main(["train", "--cell", "tcn", "--out", str(tmp_path)]) == 2
-    assert "cell='tcn' is invalid" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--cell", "tcn", "--out", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "argument --cell: invalid choice: 'tcn'" in capsys.readouterr().err
+    assert main(["train", "--hidden-size", "0", "--out", str(tmp_path)]) == 2
+    assert "hidden_size=0 is invalid" in capsys.readouterr().err
     assert main(["generate", str(tmp_path / "missing.pt")]) == 2
     assert "No checkpoint" in capsys.readouterr().err

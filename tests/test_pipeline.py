@@ -278,18 +278,25 @@ def test_papermill_describes_each_notebook_parameter():
         assert "Unknown type" not in out and "overrides: dict (default {})" in out, path.name
 
 
-def test_changed_prompts_rerun_generation_and_report_only(smoke_run, capfd):
+def test_what_only_evaluation_generation_or_the_report_read_changes_on_a_trained_run(
+        smoke_run, capfd):
     """Last in this module: it leaves the smoke run with other prompts."""
     before = smoke_run.read_steps()
-    run_report("smoke", {"prompts": ["ROMEO:"]}, reports_dir=smoke_run.root.parent,
-               figures_dir=None, progress=False)
+    checkpoints = sorted(smoke_run.models_dir.glob("*/*.pt"))
+    stamps = [p.stat().st_mtime_ns for p in checkpoints]
+    run_report("smoke", {"prompts": ["ROMEO:"], "temperatures": [0.7], "gen_length": 40,
+                         "pairs": []},
+               reports_dir=smoke_run.root.parent, figures_dir=None, progress=False)
     after = smoke_run.read_steps()
     rerun = sorted(name for name in after if after[name]["finished"] != before[name]["finished"]
                    or after[name]["seconds"] != before[name]["seconds"])
-    assert rerun == ["05_generate.ipynb", "06_report.ipynb"]
-    assert "changed: prompts" in capfd.readouterr().err
-    assert set(smoke_run.read_samples().prompt) == {"ROMEO:"}
+    assert rerun == ["04_evaluate.ipynb", "05_generate.ipynb", "06_report.ipynb"]
+    assert "changed: gen_length, pairs, prompts, temperatures" in capfd.readouterr().err
+    assert [p.stat().st_mtime_ns for p in checkpoints] == stamps  # nothing retrained
+    samples = smoke_run.read_samples()
+    assert set(samples.prompt) == {"ROMEO:"} and set(samples.temperature) == {0.7}
     assert "ROMEO:" in smoke_run.report_md.read_text()
+    assert len(smoke_run.read_metrics()["comparisons"].pipe(lambda c: set(zip(c.a, c.b)))) == 1
 
 
 def test_a_step_that_starts_unfinishes_every_step_that_reads_its_files():

@@ -19,7 +19,7 @@ FILE_NAMES = [value for name, value in vars(layout).items()
               if name.endswith(("_FILE", "_CSV", "_HTML", "_MD")) and "." in value]
 FIGURE_NAMES = [getattr(Run("x").figures, name).name for name in
                 ("char_frequencies", "loss_curves", "accuracy", "time_and_size", "loss_vs_time",
-                 "tuning")]
+                 "tuning", "step_losses")]
 
 
 def test_each_run_folder_file_name_is_written_in_one_module_only():

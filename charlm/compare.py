@@ -1,0 +1,391 @@
+"""Two finished runs side by side: the settings that differ, metrics per model, curves overlaid.
+
+`compare_runs(a, b)` reads two run folders (through `Run`) and writes a comparison folder, by
+default `compare-<A>-vs-<B>/` beside run A (`reports/compare-fast-vs-tune/` for `reports/fast`
+and `reports/tune`):
+
+    compare-<A>-vs-<B>/
+      comparison.md     settings that differ, environment, metrics side by side; links the PNG
+      comparison.html   the same Markdown as HTML (mistune), the PNG embedded: one offline file
+      curves.png        validation loss per epoch and per training second, A solid, B dashed
+
+Nothing is trained or evaluated again: every number comes from the two folders' files.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from charlm.analysis import METRICS
+from charlm.atomic import atomic_write_bytes, atomic_write_text
+from charlm.config import DataConfig, ModelConfig, RunConfig, TrainConfig, field_names
+from charlm.errors import PipelineError
+from charlm.run import Run
+from charlm.stats import LEVEL, Interval
+
+# what the hardware and software a run used can change in its numbers (its times above all)
+ENV_KEYS = ("device", "gpu", "cpu", "cpu_cores", "torch_threads", "torch_version",
+            "cuda_version", "python", "git_commit")
+# the parameters that decide a run's test windows (charlm.data.split_starts: not val_frac)
+TEST_SET_PARAMS = tuple(sorted(field_names(DataConfig) - {"val_frac"})) + ("split_per_seed",)
+SHOWN = ("test_loss", "test_accuracy", "train_time")  # the metrics set side by side
+CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+       "line-height:1.45;color:#222}table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}"
+       "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}th{background:#f3f3f3}"
+       "code{background:#f6f6f6;padding:0 .2rem}img{max-width:100%}")
+
+
+@dataclass(frozen=True)
+class ComparisonFolder:
+    """The layout of a comparison's output folder."""
+
+    path: Path
+
+    @property
+    def markdown(self) -> Path:
+        return self.path / "comparison.md"
+
+    @property
+    def html(self) -> Path:
+        return self.path / "comparison.html"
+
+    @property
+    def curves(self) -> Path:
+        return self.path / "curves.png"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One of the two runs, as far as the comparison reads it."""
+
+    label: str  # "A" or "B"
+    run: Run
+    params: dict[str, Any]
+    environment: dict[str, Any]
+    runs: pd.DataFrame  # one row per model and seed (metrics' runs table)
+    histories: pd.DataFrame  # one row per model, seed and epoch
+    choice: dict | None  # the run's search's choice, None where it searched nothing
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} ({self.run.root.name})"
+
+    @classmethod
+    def load(cls, label: str, path: str | Path) -> Side:
+        """Read a finished run folder; PipelineError naming the path if it is not one."""
+        run = Run(path)
+        if not run.root.is_dir() or not run.params_file.exists():
+            raise PipelineError(f"{run.root} is not a run folder: it has no {run.params_file.name}"
+                                ". Give the folder of a run, e.g. reports/fast.")
+        if not run.metrics_file.exists():
+            raise PipelineError(f"{run.root} has no metrics yet ({run.metrics_file} is missing): "
+                                f"run `python -m charlm report ...` for it first.")
+        env = run.read_environment() if run.environment_file.exists() else {}
+        return cls(label, run, run.read_params(), env, run.read_metrics()["runs"],
+                   run.read_histories(), run.read_choice())
+
+
+def default_out(a: str | Path, b: str | Path) -> Path:
+    """The comparison folder beside run A: <parent of A>/compare-<A>-vs-<B>."""
+    a, b = Path(a), Path(b)
+    return a.resolve().parent / f"compare-{a.resolve().name}-vs-{b.resolve().name}"
+
+
+def parameter_defaults() -> dict[str, Any]:
+    """Every parameter's default: what a run stored before that parameter existed ran with."""
+    out: dict[str, Any] = {}
+    for cls in (DataConfig, ModelConfig, TrainConfig, RunConfig):
+        for f in dataclasses.fields(cls):
+            has = f.default is not dataclasses.MISSING
+            out[f.name] = f.default if has else f.default_factory()
+    return json.loads(json.dumps(out))  # as a params file gives them back (tuples as lists)
+
+
+def setting_differences(a: Side, b: Side) -> tuple[pd.DataFrame, int]:
+    """(Parameter, A, B) for every parameter that differs, and how many parameters are equal.
+
+    A parameter one file lacks is shown as its default, marked "(default)". Where a run searched
+    settings per model (tune_space), a row such as "lr [lstm]" gives the values that model
+    trained with, where they differ.
+    """
+    defaults, rows, equal = parameter_defaults(), [], 0
+
+    def shown(params: dict, key: str) -> str:
+        return _code(params.get(key, defaults.get(key))) + ("" if key in params else " (default)")
+
+    for key in sorted(set(a.params) | set(b.params)):
+        if a.params.get(key, defaults.get(key)) == b.params.get(key, defaults.get(key)):
+            equal += 1
+        else:
+            rows.append({"Parameter": f"`{key}`", a.name: shown(a.params, key),
+                         b.name: shown(b.params, key)})
+    searched = sorted({k for s in (a, b) if s.choice for k in s.choice["space"]})
+    for key in searched:
+        for model in _common(a, b):
+            (va, how_a), (vb, how_b) = (_trained_with(s, model, key) for s in (a, b))
+            if va != vb:
+                rows.append({"Parameter": f"`{key}` [{model}]", a.name: _code(va) + how_a,
+                             b.name: _code(vb) + how_b})
+    return pd.DataFrame(rows, columns=["Parameter", a.name, b.name]), equal
+
+
+def _trained_with(side: Side, model: str, key: str) -> tuple[Any, str]:
+    """The value of a training setting a model trained with: its search's choice (marked
+    " (searched)"), else the run's."""
+    chosen = (side.choice or {}).get("chosen", {}).get(model, {})
+    if key in chosen:
+        return chosen[key], " (searched)"
+    return side.params.get(key, parameter_defaults().get(key)), ""
+
+
+def environment_differences(a: Side, b: Side) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """(What, A, B) for each ENV_KEYS entry that differs, and {key: value} of those equal."""
+    rows, same = [], {}
+    for key in ENV_KEYS:
+        va, vb = a.environment.get(key, "not recorded"), b.environment.get(key, "not recorded")
+        if va == vb:
+            same[key] = va
+        else:
+            rows.append({"What": key, a.name: _code(va), b.name: _code(vb)})
+    return pd.DataFrame(rows, columns=["What", a.name, b.name]), same
+
+
+def split_differences(a: Side, b: Side) -> list[str]:
+    """Why the two runs' test windows may differ (empty: they are the same windows).
+
+    The parameters that decide them (TEST_SET_PARAMS) and each common model's split.
+    """
+    defaults = parameter_defaults()
+    out = [f"`{k}`" for k in TEST_SET_PARAMS
+           if a.params.get(k, defaults[k]) != b.params.get(k, defaults[k])]
+    for model in _common(a, b):
+        splits = [sorted(s.runs.loc[s.runs.model == model, "split"].unique()) for s in (a, b)]
+        if splits[0] != splits[1]:
+            out.append(f"the split of {model} ({splits[0]} vs {splits[1]})")
+    return out
+
+
+def welch_interval(a, b, level: float = LEVEL) -> Interval | None:
+    """mean(b) - mean(a) for two independent samples: Welch's t-interval and p-value.
+
+    None with fewer than 2 values on a side, or no spread at all (no interval to give).
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if min(a.size, b.size) < 2:
+        return None
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    if va + vb == 0:
+        return None
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))  # Welch-Satterthwaite
+    half = float(sps.t.ppf(0.5 + level / 2, df) * np.sqrt(va + vb))
+    estimate = float(b.mean() - a.mean())
+    p = float(sps.ttest_ind(b, a, equal_var=False).pvalue)
+    return Interval(estimate, estimate - half, estimate + half, "Welch t over seeds",
+                    a.size + b.size, p)
+
+
+def metrics_side_by_side(a: Side, b: Side, intervals: bool) -> pd.DataFrame:
+    """Per model and metric: A's and B's means over seeds, B - A and, where asked and both runs
+    have 2 seeds or more, Welch's 95% interval of B - A. A model in one run only: one side."""
+    rows = []
+    for model in dict.fromkeys([*_models(a), *_models(b)]):
+        va, vb = (s.runs.loc[s.runs.model == model] for s in (a, b))
+        rows.append({"Model": model, "Metric": "Seeds", "A": _seeds(va), "B": _seeds(vb),
+                     "B - A": _only(va, vb), "95% CI of B - A": ""})
+        for key in SHOWN:
+            x, y = va[key].to_numpy(dtype=float), vb[key].to_numpy(dtype=float)
+            row = {"Model": "", "Metric": METRICS[key].label.replace("Final ", ""),
+                   "A": _fmt(key, x), "B": _fmt(key, y), "B - A": "", "95% CI of B - A": ""}
+            if x.size and y.size:
+                row["B - A"] = _diff(key, y.mean() - x.mean())
+                row["95% CI of B - A"] = _interval_cell(key, x, y, intervals)
+            rows.append(row)
+    return pd.DataFrame(rows).rename(columns={"A": a.name, "B": b.name})
+
+
+def _interval_cell(key: str, x: np.ndarray, y: np.ndarray, intervals: bool) -> str:
+    """Welch's interval of B - A in the table: none for training time (the machine's drift
+    between runs is not seed noise), "n/a" where not asked or not computable."""
+    if key == "train_time":
+        return "—"
+    iv = welch_interval(x, y) if intervals else None
+    return "n/a" if iv is None else f"[{_diff(key, iv.low)}, {_diff(key, iv.high)}]"
+
+
+def _seeds(runs: pd.DataFrame) -> str:
+    return str(len(runs)) if len(runs) else "—"
+
+
+def _only(va: pd.DataFrame, vb: pd.DataFrame) -> str:
+    return "only in A" if vb.empty else "only in B" if va.empty else ""
+
+
+def _fmt(key: str, values: np.ndarray) -> str:
+    return METRICS[key].fmt.format(values.mean()) if values.size else "—"
+
+
+def _diff(key: str, value: float) -> str:
+    """A difference: accuracy in percentage points, time in seconds, loss in nats."""
+    if key == "test_accuracy":
+        return f"{value * 100:+.2f} pp"
+    return f"{value:+.1f} s" if key == "train_time" else f"{value:+.4f}"
+
+
+def curves_png(a: Side, b: Side) -> tuple[bytes, str]:
+    """The figure (PNG bytes) and the loss it shows: validation loss if both runs have it, else
+    training loss; per epoch and against training seconds, mean over seeds, A solid, B dashed."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
+
+    key = "val_loss" if all(_has(s.histories, "val_loss") for s in (a, b)) else "train_loss"
+    columns = ["model", "epoch", key, "elapsed_train_seconds"]
+    mean = pd.concat([s.histories[columns].groupby(["model", "epoch"], as_index=False).mean()
+                      .assign(run=s.name) for s in (a, b)])
+    models = list(dict.fromkeys([*_models(a), *_models(b)]))
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+        for ax, x, xlabel in ((axes[0], "epoch", "epoch"),
+                              (axes[1], "elapsed_train_seconds", "training seconds")):
+            sns.lineplot(data=mean, x=x, y=key, hue="model", hue_order=models, style="run",
+                         style_order=[a.name, b.name], dashes=["", (4, 2)], marker="o",
+                         estimator=None, ax=ax, legend=ax is axes[1])
+            ax.set(xlabel=xlabel, ylabel=f"{_words(key)} (nats)")
+        axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+        fig.suptitle(f"{_words(key).capitalize()}, mean over seeds: {a.name} solid, "
+                     f"{b.name} dashed")
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return buffer.getvalue(), key
+
+
+def _has(histories: pd.DataFrame, column: str) -> bool:
+    return column in histories and histories[column].notna().any()
+
+
+def _words(key: str) -> str:
+    return {"val_loss": "validation loss", "train_loss": "training loss"}[key]
+
+
+def comparison_markdown(a: Side, b: Side, figure: str, loss_key: str) -> str:
+    """The whole comparison as Markdown; `figure` is the image's address (file or data URI)."""
+    settings, equal = setting_differences(a, b)
+    env, same = environment_differences(a, b)
+    mismatch = split_differences(a, b)
+    enough = all(s.runs.groupby("model").size().min() >= 2 for s in (a, b))
+    metrics = metrics_side_by_side(a, b, intervals=enough and not mismatch)
+    only = [f"{m} only in {s.name}" for s, o in ((a, b), (b, a))
+            for m in _models(s) if m not in _models(o)]
+    return "\n\n".join([
+        f"# {a.run.root.name} vs {b.run.root.name}",
+        f"A: `{a.run.root}` (profile `{a.params.get('profile')}`); "
+        f"B: `{b.run.root}` (profile `{b.params.get('profile')}`). "
+        "Every number is read from the two run folders; B - A is B's mean minus A's.",
+        "## Settings that differ",
+        _settings_note(settings, equal),
+        *([_md_table(settings)] if len(settings) else []),
+        "### Environment",
+        ("Same in both: " + ", ".join(f"{k} {_code(v)}" for k, v in same.items()) + "."
+         if same else "Nothing in common."),
+        *([_md_table(env)] if len(env) else []),
+        "## Metrics side by side",
+        _metrics_note(a, b, enough, mismatch, only),
+        _md_table(metrics),
+        "## Curves overlaid",
+        f"{_words(loss_key).capitalize()} of each model. Epochs of the two runs can hold "
+        "different numbers of steps (`max_steps`), and each run scores its own validation windows "
+        "(`val_frac`, `eval_windows`); the right panel puts both on training seconds.",
+        f"![{_words(loss_key)}, A solid, B dashed]({figure})",
+    ]) + "\n"
+
+
+def _settings_note(settings: pd.DataFrame, equal: int) -> str:
+    per_model = settings["Parameter"].str.contains("[", regex=False).sum()
+    if not len(settings):
+        return f"None: all {equal} parameters are equal."
+    text = (f"{len(settings) - per_model} parameters differ; {equal} are equal in both runs "
+            "(not shown).")
+    return text + (" `key` [model]: the value that model trained with, where a search "
+                   "(`tune_space`) chose it per model." if per_model else "")
+
+
+def _metrics_note(a: Side, b: Side, enough: bool, mismatch: list[str], only: list[str]) -> str:
+    """What the metrics table's intervals mean, or why it has none."""
+    text = "Means over each run's seeds. " + ("; ".join(only) + ". " if only else "")
+    if mismatch:
+        text += ("No intervals: the two runs' test windows may differ (" + ", ".join(mismatch)
+                 + "), so their test numbers do not measure the same thing. ")
+    elif not enough:
+        text += ("No intervals: they need at least 2 seeds per model in both runs. The test "
+                 "windows are the same in both runs (equal data parameters and splits). ")
+    else:
+        text += ("95% CI: Welch's t-interval of B - A over seeds (the runs' seeds are "
+                 "independent samples; no verdict is drawn). The test windows are the same in "
+                 "both runs (equal data parameters and splits), so it covers seed-to-seed "
+                 "variation on these windows. ")
+    return text + ("Training times have no interval: they are comparable only on the same "
+                   "machine and load (see Environment).")
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table, `|` in cells escaped (tabulate is not a dependency;
+    charlm.report.md_table does not escape, and importing it would import torch)."""
+    cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    head = "| " + " | ".join(map(cell, df.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(map(cell, r)) + " |" for r in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def markdown_to_html(markdown: str, title: str) -> str:
+    """A small standalone HTML page of the Markdown (mistune, raw HTML escaped), inline CSS."""
+    import mistune
+
+    body = mistune.create_markdown(escape=True, plugins=["table"])(markdown)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
+            f"<body>\n{body}</body>\n</html>\n")
+
+
+def compare_runs(a: Path, b: Path, out: Path | None = None) -> tuple[Path, Path]:
+    """Compare run folders `a` and `b`; write the Markdown, the HTML and the figure into `out`
+    (default: `default_out(a, b)`). Returns (Markdown path, HTML path).
+
+    Raises PipelineError naming the folder when one is not a run folder or has no metrics.
+    """
+    side_a, side_b = Side.load("A", a), Side.load("B", b)
+    folder = ComparisonFolder(Path(out) if out is not None else default_out(a, b))
+    png, loss_key = curves_png(side_a, side_b)
+    atomic_write_bytes(folder.curves, png)
+    md = comparison_markdown(side_a, side_b, folder.curves.name, loss_key)
+    atomic_write_text(folder.markdown, md)
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    page = markdown_to_html(comparison_markdown(side_a, side_b, uri, loss_key),
+                            f"{side_a.run.root.name} vs {side_b.run.root.name}")
+    atomic_write_text(folder.html, page)
+    return folder.markdown, folder.html
+
+
+def _models(side: Side) -> list[str]:
+    return list(dict.fromkeys(side.runs.model))
+
+
+def _common(a: Side, b: Side) -> list[str]:
+    return [m for m in _models(a) if m in _models(b)]
+
+
+def _code(value: Any) -> str:
+    return f"`{json.dumps(value)}`"
