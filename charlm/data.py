@@ -37,10 +37,13 @@ CORPUS_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565e
 CORPUS_NAME = "tinyshakespeare.txt"
 
 
+CORPUS_ENV = "CHARLM_DATA"  # where Tiny Shakespeare is (a file path), instead of data/
+
+
 def default_corpus_path() -> Path:
     """$CHARLM_DATA if set, else data/tinyshakespeare.txt of the project (or of the cwd)."""
-    if os.environ.get("CHARLM_DATA"):
-        return Path(os.environ["CHARLM_DATA"]).expanduser()
+    if os.environ.get(CORPUS_ENV):
+        return Path(os.environ[CORPUS_ENV]).expanduser()
     root = PROJECT_ROOT if in_checkout() else Path.cwd()
     return root / "data" / CORPUS_NAME
 

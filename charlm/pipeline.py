@@ -8,6 +8,7 @@ others are skipped. Changing the prompts re-runs generation and the report, not 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from charlm.checkpoint import load_checkpoint
 from charlm.config import Configs, DataConfig, field_names
-from charlm.data import load_corpus
+from charlm.data import CORPUS_ENV, default_corpus_path, load_corpus
 from charlm.environment import describe_environment
 from charlm.errors import PipelineError
 from charlm.executor import ray_instance
@@ -234,6 +235,21 @@ def _warn_reference_on_cpu(spec: RunSpec) -> None:
               "Use --profile fast for the reference's quality in minutes.", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def corpus_found_from_here():
+    """The notebooks' kernels find Tiny Shakespeare where this process does: outside a
+    checkout, under the current folder's data/ (a kernel runs in the run folder), unless
+    $CHARLM_DATA says where."""
+    if os.environ.get(CORPUS_ENV):
+        yield
+        return
+    os.environ[CORPUS_ENV] = str(default_corpus_path().resolve())
+    try:
+        yield
+    finally:
+        os.environ.pop(CORPUS_ENV, None)
+
+
 def run_report(
     profile: str = "auto",
     overrides: dict | None = None,
@@ -244,11 +260,14 @@ def run_report(
     progress: bool = True,
 ) -> Run:
     """Execute the chain for a profile (what is not up to date) and export the report."""
+    overrides = dict(overrides or {})
+    if overrides.get("corpus"):  # the notebooks run in the run folder: the path from here
+        overrides["corpus"] = str(Path(overrides["corpus"]).expanduser().resolve())
     spec = resolve(profile, overrides)
     check_prompts(spec.run.prompts, load_corpus(spec.data))  # before any training
     _warn_reference_on_cpu(spec)
     run = choose_folder(Path(reports_dir).resolve(), name or spec.profile, fresh)
-    with run.hold():
+    with run.hold(), corpus_found_from_here():
         check_resumable(run, spec)
         run.write_spec(spec)
         run.write_environment(describe_environment())
