@@ -36,7 +36,7 @@ def local_run(tmp_path_factory, corpus_text):
     run = Run(tmp_path_factory.mktemp("local"))
     spec = resolve("smoke", TINY)
     return (tune_models(run, spec, progress=False), train_model(run, spec, "lstm", progress=False),
-            run.read_choice())
+            run.read_choice(), run)
 
 
 @pytest.fixture
@@ -62,7 +62,10 @@ def test_ray_equals_local(local_run, local_ray, tmp_path):
         assert choice["scores"][model] == pytest.approx(scores, rel=1e-6)
     folder = run.model("lstm", 0)  # the driver wrote every file a local run writes
     assert {p.name for p in folder.path.iterdir()} == {
-        "checkpoint.pt", "history.csv", "vocab.json", "test_windows.pt"}
+        "checkpoint.pt", "history.csv", "step_losses.csv", "vocab.json", "test_windows.pt"}
+    # each epoch's step losses come back from its task; the driver puts them after the others
+    pd.testing.assert_frame_equal(folder.read_step_losses(),
+                                  local_run[3].model("lstm", 0).read_step_losses(), **SAME)
     assert not any(p.name == "test_windows.pt" for p in run.tuning_dir.rglob("*"))
 
 

@@ -83,3 +83,20 @@ def test_the_notebooks_run_in_order_with_their_defaults(tmp_path, corpus_lacking
     shown = "".join(str(o.get("data", {}).get("text/markdown", ""))
                     for c in report.cells for o in c.get("outputs", []))
     assert "## Results" in shown and "without 'j', 'q', 'x', 'z'" in shown
+
+
+@pytest.mark.parametrize("how", [["-p", "overrides", '{"max_chars": 20000, "seq_len": 10}'],
+                                 ["-y", "overrides: {max_chars: 20000, seq_len: 10}"]])
+def test_papermill_passes_overrides_as_the_readme_says(tmp_path, corpus_text, how):
+    """The papermill command line itself: -p gives the notebook text, -y a dict."""
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    source = NOTEBOOKS_DIR / "01_explore_data.ipynb"
+    subprocess.run([sys.executable, "-m", "papermill", str(source), str(tmp_path / "out.ipynb"),
+                    "-p", "run_dir", str(run_dir), "-p", "profile", "smoke", *how,
+                    "--cwd", str(tmp_path)], check=True, capture_output=True)
+    spec = Run(run_dir).read_spec()
+    assert (spec.data.max_chars, spec.data.seq_len) == (20000, 10)
+    assert Run(run_dir).read_data_overview() is not None
