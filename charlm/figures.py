@@ -149,7 +149,8 @@ def _bars(ax, values: pd.DataFrame, colors: dict, unit: str, spread: bool) -> No
                  fontsize="small")
     ax.set_xlim(0, (values["mean"] + (xerr if spread else 0)).max() * 1.3)
     ax.set_yticks(list(y), values.index)
-    ax.invert_yaxis()  # the run's first model on top
+    if not ax.yaxis_inverted():  # the run's first model on top (once: the axes share y)
+        ax.invert_yaxis()
     ax.grid(axis="y", visible=False)
 
 

@@ -213,3 +213,12 @@ def test_step_curves_mark_no_epochs_when_models_end_them_at_different_steps():
     gru = data["model"] == "gru"
     data.loc[gru, "epoch"] = (data.loc[gru, "step"] - 1) // 200 + 1  # a larger batch size
     assert not figures.step_curves(data).axes[0].child_axes
+
+
+def test_the_runs_first_model_is_the_top_bar():
+    runs = pd.DataFrame({"model": ["lstm", "gru", "rnn"], "seed": [0, 0, 0],
+                         "train_time": [3.0, 2.0, 1.0], "size_mb": [0.9, 0.7, 0.2]})
+    fig = figures.time_and_size(runs, models=["lstm", "gru", "rnn"])
+    fig.canvas.draw()  # the two panels share the y axis: the names are on the first
+    labels = sorted(fig.axes[0].get_yticklabels(), key=lambda t: -t.get_window_extent().y0)
+    assert [t.get_text() for t in labels] == ["lstm", "gru", "rnn"]
