@@ -8,14 +8,7 @@ explain -> steps (the notebooks' work), explore, figures, report (the report's s
 export, pipeline -> __main__.
 """
 
-import os
-import sys
-
-# On Apple silicon, operations MPS lacks run on the CPU: torch reads this once, when it loads,
-# so it is set here, before charlm imports torch (charlm/train.py says which way it went).
-if sys.platform == "darwin":
-    os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
-
+from charlm import _mps  # noqa: F401  (first: it acts before anything imports torch)
 from charlm.config import Configs, DataConfig, ModelConfig, RunConfig, TrainConfig
 from charlm.errors import (
     CharlmError,

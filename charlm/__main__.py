@@ -4,6 +4,7 @@ and a shareable report. Each command has its own --help."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -82,14 +83,17 @@ def cmd_evaluate(args) -> None:
 def cmd_generate(args) -> None:
     """The text is printed as it is generated, a character at a time."""
     from charlm.checkpoint import load_model
-    from charlm.generate import stream
+    from charlm.generate import fit_prompt, stream
+    from charlm.reference import PROMPT
 
     model, vocab, ckpt = load_model(args.checkpoint)
-    chunks = stream(model, vocab, args.prompt, args.length, args.temperature, args.top_k,
+    prompt = args.prompt if args.prompt is not None else fit_prompt(PROMPT, vocab.chars)[0]
+    chunks = stream(model, vocab, prompt, args.length, args.temperature, args.top_k,
                     args.greedy, args.seed, context=ckpt["configs"]["data"]["seq_len"])
-    for chunk in chunks:
-        print(chunk, end="", flush=True)
-    print()
+    with _to_a_pipe():
+        for chunk in chunks:
+            print(chunk, end="", flush=True)
+        print()
 
 
 def cmd_compare(args) -> None:
@@ -113,7 +117,8 @@ def cmd_report(args) -> None:
 
     overrides = dict(parse_override(p) for p in args.param)
     if args.show:
-        print(show(args.profile, overrides))
+        with _to_a_pipe():
+            print(show(args.profile, overrides))
         return
     run_report(args.profile, overrides, name=args.name, reports_dir=args.reports_dir,
                fresh=args.fresh)
@@ -193,7 +198,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("generate", help="sample text from a checkpoint, printed as it comes")
     p.add_argument("checkpoint")
-    p.add_argument("--prompt", default=PROMPT)
+    p.add_argument("--prompt", default=None,
+                   help=f"default {PROMPT!r}, less any character the model never saw")
     p.add_argument("--length", type=int, default=200)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)
@@ -212,9 +218,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `charlm report --show | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own advice
     return 0
+
+
+@contextlib.contextmanager
+def _to_a_pipe():
+    """Printing for a reader that may stop early (`charlm report --show | head`): quietly."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own advice
 
 
 def _die_by_sigint() -> None:

@@ -25,14 +25,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from charlm.analysis import METRICS
 from charlm.atomic import atomic_write_bytes, atomic_write_text
 from charlm.config import DataConfig, ModelConfig, RunConfig, TrainConfig, field_names
 from charlm.errors import PipelineError
 from charlm.run import Run
-from charlm.stats import LEVEL, Interval
+from charlm.stats import welch_interval
 
 # what the hardware and software a run used can change in its numbers (its times above all)
 ENV_KEYS = ("device", "gpu", "cpu", "cpu_cores", "torch_threads", "torch_version",
@@ -174,25 +173,6 @@ def split_differences(a: Side, b: Side) -> list[str]:
         if splits[0] != splits[1]:
             out.append(f"the split of {model} ({splits[0]} vs {splits[1]})")
     return out
-
-
-def welch_interval(a, b, level: float = LEVEL) -> Interval | None:
-    """mean(b) - mean(a) for two independent samples: Welch's t-interval and p-value.
-
-    None with fewer than 2 values on a side, or no spread at all (no interval to give).
-    """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if min(a.size, b.size) < 2:
-        return None
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    if va + vb == 0:
-        return None
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))  # Welch-Satterthwaite
-    half = float(sps.t.ppf(0.5 + level / 2, df) * np.sqrt(va + vb))
-    estimate = float(b.mean() - a.mean())
-    p = float(sps.ttest_ind(b, a, equal_var=False).pvalue)
-    return Interval(estimate, estimate - half, estimate + half, "Welch t over seeds",
-                    a.size + b.size, p)
 
 
 def metrics_side_by_side(a: Side, b: Side, intervals: bool) -> pd.DataFrame:

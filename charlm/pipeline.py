@@ -229,7 +229,9 @@ def copy_figures(run: Run, figures_dir: Path) -> None:
 def _warn_reference_on_cpu(spec: RunSpec) -> None:
     from charlm.environment import available_device
 
-    if spec.profile == "reference" and "cpu" in (spec.train.device, available_device()):
+    device = spec.train.device
+    if spec.profile == "reference" and (device == "cpu" or available_device() == "cpu"
+                                        or (device == "cuda" and available_device() != "cuda")):
         hours = REFERENCE_HOURS_PER_MODEL_ON_CPU * len(spec.run.models) * len(spec.run.seeds)
         print(f"charlm: profile 'reference' on a CPU: about {hours:.0f} hours of training. "
               "Use --profile fast for the reference's quality in minutes.", file=sys.stderr)

@@ -48,6 +48,12 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
+def _own_seconds(record: dict) -> float:
+    """An epoch's own time: training and its evaluation."""
+    own = sum(record.get(k) or 0 for k in ("train_seconds", "eval_seconds"))
+    return own if math.isfinite(own) else 0.0
+
+
 def _rows(path: Path) -> list[dict]:
     try:
         return pd.read_csv(path).to_dict(orient="records")
@@ -104,15 +110,13 @@ class EpochLines:
         (several runs at once finish faster than one), else this epoch's own time."""
         if len(self.finished_at) >= 3:
             return (self.finished_at[-1] - self.finished_at[0]) / (len(self.finished_at) - 1)
-        own = sum(record.get(k) or 0 for k in ("train_seconds", "eval_seconds"))
-        return own if math.isfinite(own) else 0.0
+        return _own_seconds(record)
 
     def _line(self, job: Watched, record: dict) -> str:
         epoch, seconds = int(record["epoch"]), record.get("train_seconds") or 0.0
         val = record.get("val_loss")
         val_text = f", val {val:.4f}" if val is not None and math.isfinite(val) else ""
-        pace = self._epoch_seconds(record)
-        own = sum(record.get(k) or 0 for k in ("train_seconds", "eval_seconds"))
+        pace, own = self._epoch_seconds(record), _own_seconds(record)
         left_job = (job.epochs - epoch) * own
         left_all = (self.total - self.done) * pace
         tail = f"; {job.name} done" if epoch >= job.epochs else \

@@ -277,15 +277,20 @@ def tuning_figure(run: Run):
         run.figures.tuning.exists() else None
 
 
+OPTIONAL_FIGURES = ("step_losses",)  # absent from runs trained before step losses were logged
+
+
 def figure(run: Run, name: str):
     """The run's figure `name` (an attribute of run.figures, e.g. "loss_curves") to display, with
-    alt text that says what it shows (the exported page writes it into the <img>)."""
+    alt text that says what it shows (the exported page writes it into the <img>). None for
+    the step losses of a run whose models were trained before charlm logged them."""
     from IPython.display import Image
 
+    path = getattr(run.figures, name)
+    if name in OPTIONAL_FIGURES and not path.exists():
+        return None
     # metadata rather than alt=, which older IPython versions lack; both write the same output
-    producer = {"char_frequencies": "01_explore_data", "tuning": "02_tune"}.get(name,
-                                                                               "04_evaluate")
-    return Image(filename=produced(getattr(run.figures, name), producer),
+    return Image(filename=produced(path, run.figures.producer(name)),
                  metadata={"alt": alt_text(run, name)})
 
 

@@ -180,6 +180,12 @@ class Figures:
     step_losses = _path("folder", "step_losses.png")
     tuning = _path("folder", "tuning.png")
 
+    @staticmethod
+    def producer(name: str) -> str:
+        """The notebook that draws the figure `name` (a name of this class)."""
+        return {"char_frequencies": "01_explore_data", "tuning": "02_tune"}.get(
+            name, "03_train" if name.startswith("loss_curves_") else "04_evaluate")
+
     def loss_curves_of(self, model: str) -> Path:
         """One model's loss curves over its seeds (written by its 03_train)."""
         return self.folder / f"loss_curves_{model}.png"

@@ -9,6 +9,8 @@ which needs a live kernel to do anything.
 
 from __future__ import annotations
 
+import html
+
 from charlm.checkpoint import configs_of, load_model
 from charlm.data import load_corpus
 from charlm.errors import CharlmError
@@ -33,7 +35,8 @@ class Sampler:
                              description="prompt", **wide)
         self.temperature = w.FloatSlider(value=0.8, min=0.1, max=2.0, step=0.05,
                                          description="temperature", **wide)
-        self.top_k = w.IntSlider(value=0, min=0, max=40, description="top-k (0: all)", **wide)
+        self.top_k = w.IntSlider(value=0, min=0, max=len(set(self._text)),
+                                 description="top-k (0: all)", **wide)
         self.length = w.IntSlider(value=spec.run.gen_length, min=10, max=2000, step=10,
                                   description="length", **wide)
         self.seed = w.IntText(value=spec.run.gen_seed, description="seed", **wide)
@@ -64,7 +67,7 @@ class Sampler:
                                 seed=self.seed.value, context=context):
                 self.output.value += chunk
         except CharlmError as exc:
-            self.status.value = f"<span style='color:#c0392b'>{exc}</span>"
+            self.status.value = f"<span style='color:#c0392b'>{html.escape(str(exc))}</span>"
         finally:
             self.button.disabled = False
         return self.output.value

@@ -58,6 +58,25 @@ def paired_t(a, b, level: float = LEVEL) -> Interval:
     return Interval(ci["mean"], ci["ci_low"], ci["ci_high"], "paired t over seeds", d.size, p)
 
 
+def welch_interval(a, b, level: float = LEVEL) -> Interval | None:
+    """mean(b) - mean(a) for two independent samples: Welch's t-interval and p-value.
+
+    None with fewer than 2 values on a side, or no spread at all (no interval to give).
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if min(a.size, b.size) < 2:
+        return None
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    if va + vb == 0:
+        return None
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))  # Welch-Satterthwaite
+    half = float(sps.t.ppf(0.5 + level / 2, df) * np.sqrt(va + vb))
+    estimate = float(b.mean() - a.mean())
+    p = float(sps.ttest_ind(b, a, equal_var=False).pvalue)
+    return Interval(estimate, estimate - half, estimate + half, "Welch t over seeds",
+                    a.size + b.size, p)
+
+
 def block_bootstrap(
     diff, block: int = 1000, n_boot: int = 2000, seed: int = 0, level: float = LEVEL
 ) -> Interval:

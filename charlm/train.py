@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from charlm import _mps
+from charlm._mps import MPS_FALLBACK
 from charlm.checkpoint import configs_of, load_checkpoint, save_checkpoint
 from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
 from charlm.data import Windows, get_batch, make_windows
@@ -25,7 +27,6 @@ from charlm.run import ModelFolder
 LOG_EVERY = 50  # steps between progress-bar updates (the only host syncs on CUDA)
 STEP_LOG = "step_log"  # a training record's rows of step losses, written beside the history
 DIVERGENCE_FACTOR = 4.0  # a loss above this many times the uniform guess ln(vocab_size) diverged
-MPS_FALLBACK = "PYTORCH_ENABLE_MPS_FALLBACK"  # torch reads it once, when it loads
 _mps_announced = False  # the MPS line is printed once per process
 
 
@@ -46,9 +47,10 @@ def resolve_device(name: str = "auto") -> torch.device:
 def _mps_device() -> torch.device:
     """The MPS device, with PyTorch's CPU fallback for the operations MPS lacks, said in one line.
 
-    torch reads PYTORCH_ENABLE_MPS_FALLBACK once, when it loads, so setting it here reaches only
-    the processes started from now on (notebook kernels, worker processes, Ray workers): the
-    line says whether this process has the fallback."""
+    torch reads PYTORCH_ENABLE_MPS_FALLBACK once, when it loads: charlm sets it on macOS when
+    imported (charlm/__init__.py), which is in time unless torch was imported first. The line
+    says what this process's torch read; the processes charlm starts from here (notebook
+    kernels, workers) get the variable either way."""
     global _mps_announced
     if not torch.backends.mps.is_available():
         raise ParameterError(
@@ -56,16 +58,16 @@ def _mps_device() -> torch.device:
             "silicon Mac with macOS 12.3 or later and a torch built with MPS). Use device='auto' "
             "or device='cpu'."
         )
-    preset = os.environ.get(MPS_FALLBACK)
-    if preset is None:
-        os.environ[MPS_FALLBACK] = "1"
-        how = (f"operations MPS lacks run on the CPU in the processes charlm starts "
-               f"({MPS_FALLBACK}=1 set now); this one loaded torch before, so export "
-               f"{MPS_FALLBACK}=1 before starting Python to have it here too")
-    elif preset.strip() == "0":
+    os.environ.setdefault(MPS_FALLBACK, "1")  # for the processes started from here
+    seen = _mps.MPS_FALLBACK_SEEN
+    if seen is None:
+        how = (f"this process imported torch before charlm, without {MPS_FALLBACK}, so an "
+               f"operation MPS lacks raises NotImplementedError here (not in the notebooks and "
+               f"workers charlm starts): export {MPS_FALLBACK}=1 before starting Python")
+    elif seen.strip() == "0":
         how = f"{MPS_FALLBACK}=0, so an operation MPS lacks raises NotImplementedError"
     else:
-        how = f"operations MPS lacks run on the CPU ({MPS_FALLBACK}={preset})"
+        how = f"operations MPS lacks run on the CPU ({MPS_FALLBACK}={seen})"
     if not _mps_announced:
         _mps_announced = True
         print(f"charlm: device mps (Apple GPU); {how}.", file=sys.stderr)
@@ -291,10 +293,12 @@ def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs:
     if folder:
         if per_window is not None:  # per-window test results, for the report's bootstrap
             folder.write_test_windows(per_window)
-        save_checkpoint(folder.checkpoint, model, optimizer_state, windows.vocab, configs,
-                        [*history, record], epoch)
+        # the checkpoint last: a run killed before it reruns this epoch, whose files are then
+        # written again (the step losses of a rerun epoch replace its old rows)
         folder.write_history([*history, record])
         folder.write_step_losses(steps)
+        save_checkpoint(folder.checkpoint, model, optimizer_state, windows.vocab, configs,
+                        [*history, record], epoch)
         folder.write_vocab(windows.vocab.to_json())
     history.append(record)
 

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from charlm import train
+from charlm import _mps, train
 from charlm.environment import describe_environment, hardware_line
 from charlm.errors import ParameterError
 from charlm.train import MPS_FALLBACK, resolve_device
@@ -45,33 +45,52 @@ def test_cuda_without_a_gpu_falls_back_to_the_cpu_saying_so(machine, capsys):
     assert "no CUDA GPU is available; using the CPU" in capsys.readouterr().err
 
 
-def test_mps_sets_the_cpu_fallback_and_says_so_once(machine, capfd):
+def test_mps_sets_the_cpu_fallback_and_says_so_once(machine, monkeypatch, capfd):
     machine(cuda=False, mps=True)
+    monkeypatch.setattr(_mps, "MPS_FALLBACK_SEEN", "1")  # set by charlm before torch loaded
     assert resolve_device("auto") == torch.device("mps")
     assert os.environ[MPS_FALLBACK] == "1"  # for the kernels and workers started from here
     assert resolve_device("mps") == torch.device("mps")
-    lines = capfd.readouterr().err.splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("charlm: device mps (Apple GPU); operations MPS lacks run on the")
-    assert f"export {MPS_FALLBACK}=1" in lines[0]  # this process loaded torch without it
-
-
-def test_mps_with_the_fallback_already_set(machine, monkeypatch, capsys):
-    machine(cuda=False, mps=True)
-    monkeypatch.setenv(MPS_FALLBACK, "1")
-    resolve_device("mps")
-    assert capsys.readouterr().err == (
+    assert capfd.readouterr().err == (
         "charlm: device mps (Apple GPU); operations MPS lacks run on the CPU "
         f"({MPS_FALLBACK}=1).\n"
     )
 
 
+def test_mps_when_torch_loaded_before_charlm_without_the_fallback(machine, monkeypatch,
+                                                                   capsys):
+    machine(cuda=False, mps=True)
+    monkeypatch.setattr(_mps, "MPS_FALLBACK_SEEN", None)
+    resolve_device("mps")
+    err = capsys.readouterr().err
+    assert "imported torch before charlm" in err and f"export {MPS_FALLBACK}=1" in err
+    assert os.environ[MPS_FALLBACK] == "1"  # the notebooks and workers still get it
+
+
 def test_mps_fallback_turned_off_by_the_user_is_kept(machine, monkeypatch, capsys):
     machine(cuda=False, mps=True)
     monkeypatch.setenv(MPS_FALLBACK, "0")
+    monkeypatch.setattr(_mps, "MPS_FALLBACK_SEEN", "0")
     resolve_device("mps")
     assert os.environ[MPS_FALLBACK] == "0"
     assert "raises NotImplementedError" in capsys.readouterr().err
+
+
+def test_charlm_sets_the_fallback_before_torch_loads_on_macos(tmp_path):
+    """A fresh interpreter on 'darwin': the variable is set when charlm is imported first."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.platform = 'darwin'; import charlm, os; "
+            "print(os.environ.get('PYTORCH_ENABLE_MPS_FALLBACK'), charlm._mps.MPS_FALLBACK_SEEN)")
+    env = {k: v for k, v in os.environ.items() if k != MPS_FALLBACK}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout.split()
+    assert out == ["1", "1"]
+    code = "import torch; " + code  # (torch itself cannot load as a faked darwin)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout.split()
+    assert out == ["1", "None"]  # torch loaded first: it read nothing
 
 
 def test_mps_asked_for_but_unavailable_is_an_error(machine):

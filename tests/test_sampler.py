@@ -41,6 +41,8 @@ def test_the_button_streams_the_text_of_generate(trained):
 
 def test_a_prompt_the_model_cannot_read_is_said_in_the_status_line(trained):
     sampler = Sampler(*trained)
-    sampler.prompt.value = "ROMEO€"
+    sampler.prompt.value = "ROMEO<€"
     assert sampler.generate() == ""
     assert "€" in sampler.status.value and not sampler.button.disabled
+    assert "&lt;" in sampler.status.value and "<€" not in sampler.status.value  # shown as text
+    assert sampler.top_k.max == len(set(sampler._text))  # at most every char
