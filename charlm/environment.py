@@ -86,10 +86,11 @@ def git_commit(root: Path | None = PROJECT_ROOT) -> str:
 def git_dirty(root: Path | None = PROJECT_ROOT) -> bool | None:
     """Whether tracked files of the checkout at `root` have uncommitted changes (staged or not);
     None without git or a checkout. Untracked files do not count: they are the run folders,
-    data and executed notebooks a run writes, not the code it ran."""
+    data and executed notebooks a run writes, not the code it ran; neither does figures/, which
+    every report rewrites (the README's copy of the latest figures)."""
     out = None if root is None else _output(
         "git", "--no-optional-locks", "-C", str(root), "status", "--porcelain",
-        "--untracked-files=no",
+        "--untracked-files=no", "--", ".", ":(exclude)figures",
     )
     return None if out is None else bool(out.strip())
 

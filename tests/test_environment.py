@@ -39,6 +39,13 @@ def test_git_dirty_follows_changes_to_tracked_files(tmp_path):
 
     (tmp_path / "run.log").write_text("untracked output\n")
     assert git_dirty(tmp_path) is False  # untracked files are outputs, not the code that ran
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "loss.png").write_text("v1")
+    _git(tmp_path, "add", "figures")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com",
+         "commit", "-q", "-m", "figures")
+    (tmp_path / "figures" / "loss.png").write_text("v2")  # what every report does
+    assert git_dirty(tmp_path) is False
 
     (tmp_path / "model.py").write_text("hidden_size = 256\n")
     assert git_dirty(tmp_path) is True
