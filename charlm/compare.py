@@ -30,6 +30,7 @@ from charlm.analysis import METRICS
 from charlm.atomic import atomic_write_bytes, atomic_write_text
 from charlm.config import DataConfig, ModelConfig, RunConfig, TrainConfig, field_names
 from charlm.errors import PipelineError
+from charlm.report import md_table
 from charlm.run import Run
 from charlm.stats import welch_interval
 
@@ -276,14 +277,14 @@ def comparison_markdown(a: Side, b: Side, figure: str, loss_key: str) -> str:
         "Every number is read from the two run folders; B - A is B's mean minus A's.",
         "## Settings that differ",
         _settings_note(settings, equal),
-        *([_md_table(settings)] if len(settings) else []),
+        *([md_table(settings)] if len(settings) else []),
         "### Environment",
         ("Same in both: " + ", ".join(f"{k} {_code(v)}" for k, v in same.items()) + "."
          if same else "Nothing in common."),
-        *([_md_table(env)] if len(env) else []),
+        *([md_table(env)] if len(env) else []),
         "## Metrics side by side",
         _metrics_note(a, b, enough, mismatch, only),
-        _md_table(metrics),
+        md_table(metrics),
         "## Curves overlaid",
         f"{_words(loss_key).capitalize()} of each model. Epochs of the two runs can hold "
         "different numbers of steps (`max_steps`), and each run scores its own validation windows "
@@ -318,16 +319,6 @@ def _metrics_note(a: Side, b: Side, enough: bool, mismatch: list[str], only: lis
                  "variation on these windows. ")
     return text + ("Training times have no interval: they are comparable only on the same "
                    "machine and load (see Environment).")
-
-
-def _md_table(df: pd.DataFrame) -> str:
-    """A DataFrame as a Markdown table, `|` in cells escaped (tabulate is not a dependency;
-    charlm.report.md_table does not escape, and importing it would import torch)."""
-    cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
-    head = "| " + " | ".join(map(cell, df.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(map(cell, r)) + " |" for r in df.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
 
 
 def markdown_to_html(markdown: str, title: str) -> str:

@@ -9,8 +9,6 @@ import sys
 from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import Path
 
-import torch
-
 from charlm.project import PROJECT_ROOT, in_checkout
 
 PACKAGES = ("torch", "numpy", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert")
@@ -28,6 +26,8 @@ def _output(*command: str) -> str | None:
 
 def available_device() -> str:
     """The device `auto` means here: "cuda", else "mps" (Apple silicon), else "cpu"."""
+    import torch  # here, not at import: the report's sections need no torch
+
     if torch.cuda.is_available():
         return "cuda"
     if torch.backends.mps.is_available():
@@ -52,6 +52,8 @@ def cpu_model() -> str:
 def gpu_name(device: str) -> str | None:
     """The accelerator `device` runs on: the CUDA GPU's name, "Apple M2 (MPS)", or None."""
     if device == "cuda":
+        import torch
+
         return torch.cuda.get_device_name(0)
     if device == "mps":
         chip = cpu_model()
@@ -98,6 +100,8 @@ def git_dirty(root: Path | None = PROJECT_ROOT) -> bool | None:
 def describe_environment() -> dict:
     """Device, CPU/GPU names, core count, package versions (every installed one under
     `packages`), the commit and whether the checkout had uncommitted changes (`git_dirty`)."""
+    import torch
+
     device = available_device()
     checkout = PROJECT_ROOT if in_checkout() else None  # installed from site-packages: no commit
     return {

@@ -123,6 +123,13 @@ def loss_curves(histories: pd.DataFrame, path=None, models: Sequence[str] | None
     return _save(fig, path)
 
 
+def loss_curves_of_each(histories: pd.DataFrame, path_of, models: Sequence[str]) -> list:
+    """`loss_curves` of each model on its own (notebook 03), saved at `path_of(model)`; the
+    colours of the run's `models`."""
+    return [loss_curves(runs, path_of(name), models=models)
+            for name, runs in histories.groupby("model", sort=False)]
+
+
 def accuracy_curves(histories: pd.DataFrame, path=None, models: Sequence[str] | None = None):
     """Validation accuracy per epoch for every model (the test set is not read per epoch)."""
     models, colors = _models(histories, models)
@@ -208,7 +215,10 @@ def step_curves(steps: pd.DataFrame, path=None, models: Sequence[str] | None = N
     deviation across seeds), with epoch boundaries marked.
 
     `steps`: one row per model, seed and logged step, with columns model, seed, epoch, step (the
-    global optimizer step, from 1) and train_loss (the mean over the steps since the last row)."""
+    global optimizer step, from 1) and train_loss (the mean over the steps since the last row).
+    None without rows (models trained before charlm logged step losses)."""
+    if steps.empty:
+        return None
     models, colors = _models(steps, models)
     fig, ax = _figure(models)
     _lines(steps, "step", "train_loss", models, colors, ax, linewidth=1.2)

@@ -25,10 +25,9 @@ from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
 from charlm.data import get_batch, make_windows
 from charlm.errors import CheckpointError
 from charlm.models import CharRNN
-from charlm.run import ModelFolder
+from charlm.run import LOG_EVERY, ModelFolder
 from charlm.train import (
     DIVERGENCE_FACTOR,
-    LOG_EVERY,
     STEP_LOG,
     StepLog,
     check_diverged,

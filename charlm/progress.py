@@ -54,6 +54,15 @@ def _own_seconds(record: dict) -> float:
     return own if math.isfinite(own) else 0.0
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When and how big the file was last written (files are replaced whole); None: absent."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
 def _rows(path: Path) -> list[dict]:
     try:
         return pd.read_csv(path).to_dict(orient="records")
@@ -71,6 +80,7 @@ class EpochLines:
         self.jobs = watched(run, spec)
         self.every = every
         self.write = write or (lambda line: tqdm.write(line, file=sys.stderr))
+        self.stamps = {job.history: _stamp(job.history) for job in self.jobs}
         self.seen = {job.history: len(_rows(job.history)) for job in self.jobs}
         self.done = sum(min(n, job.epochs) for job, n in zip(self.jobs, self.seen.values()))
         self.total = sum(job.epochs for job in self.jobs)
@@ -95,7 +105,11 @@ class EpochLines:
         """Print (and return) a line for each epoch finished since the last poll."""
         lines = []
         for job in self.jobs:
-            rows = _rows(job.history) if job.history.exists() else []
+            stamp = _stamp(job.history)
+            if stamp == self.stamps.get(job.history):
+                continue  # unchanged since the last look: not read again
+            self.stamps[job.history] = stamp
+            rows = _rows(job.history) if stamp is not None else []
             for record in rows[self.seen.get(job.history, 0):]:
                 self.done += 1
                 self.finished_at.append(time.monotonic())

@@ -13,9 +13,8 @@ import pandas as pd
 from charlm import explain, reference
 from charlm.analysis import METRICS, interval_of
 from charlm.environment import hardware_line
-from charlm.run import Run, produced
+from charlm.run import LOG_EVERY, Run, produced
 from charlm.stats import ALPHA, MIN_SEEDS, TIME_FLOOR
-from charlm.train import LOG_EVERY
 
 WORDS = {"train_time": "faster", "size_mb": "smaller"}
 
@@ -25,10 +24,11 @@ def fmt(key: str, value: float) -> str:
 
 
 def md_table(df: pd.DataFrame) -> str:
-    """A DataFrame as a Markdown table (no extra dependency)."""
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    """A DataFrame as a Markdown table (no extra dependency), `|` in cells escaped."""
+    cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    head = "| " + " | ".join(map(cell, df.columns)) + " |"
     rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(map(str, r)) + " |" for r in df.itertuples(index=False)]
+    body = ["| " + " | ".join(map(cell, r)) + " |" for r in df.itertuples(index=False)]
     return "\n".join([head, rule, *body])
 
 

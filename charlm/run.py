@@ -45,12 +45,13 @@ from typing import Any
 import pandas as pd
 
 from charlm.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
-from charlm.errors import RunBusyError
+from charlm.errors import PipelineError, RunBusyError
 
 # -- one model's folder
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
 STEP_LOSSES_FILE = "step_losses.csv"  # the training loss every LOG_EVERY steps (charlm/train.py)
+LOG_EVERY = 50  # steps between the training loop's looks at the loss (its only CUDA host syncs)
 VOCAB_FILE = "vocab.json"
 TEST_WINDOWS_FILE = "test_windows.pt"
 DIVERGED_FILE = "diverged.txt"  # a trial of a search whose loss diverged: why, in words
@@ -87,8 +88,6 @@ def produced(path: Path, producer: str) -> Path:
     """`path`, which notebook `producer` writes: a clear error, naming it, where it is missing
     (a notebook opened on its own before the ones it reads)."""
     if not path.exists():
-        from charlm.errors import PipelineError
-
         raise PipelineError(
             f"{path} does not exist yet: notebook {producer} writes it. Run the notebooks in "
             "order (01 to 06) on this run folder, or the whole chain with python -m charlm "
@@ -242,8 +241,6 @@ class Run:
 
         params = self.read_params()
         if params is None:
-            from charlm.errors import PipelineError
-
             raise PipelineError(
                 f"{self.params_file} does not exist: run the chain with python -m charlm report, "
                 "or give the notebook a profile so it resolves the run itself."

@@ -165,13 +165,9 @@ def train_model(run: Run, spec: RunSpec, model: str = "", progress: bool = True
     Every seed writes its own checkpoint after every epoch, so an interrupted run resumes the
     same way. The run folder is held meanwhile.
     """
-    if model and model not in spec.run.models:
-        raise ParameterError(f"model={model!r} is not one of this run's models "
-                             f"{spec.run.models}: add it to models, pick one of them, or give "
-                             "\"\" for all of them.")
     histories = []
     with run.hold():
-        for name in [model] if model else spec.run.models:
+        for name in models_named(spec, model):
             jobs = training_jobs(run, spec, [name])
             if batched(spec):  # all seeds as one computation, each model as if alone
                 done = train_group([j.configs for j in jobs], [j.folder.path for j in jobs],
@@ -181,6 +177,15 @@ def train_model(run: Run, spec: RunSpec, model: str = "", progress: bool = True
             histories += [pd.DataFrame(h).assign(model=name, seed=s)
                           for h, s in zip(done, spec.run.seeds)]
     return pd.concat(histories, ignore_index=True)
+
+
+def models_named(spec: RunSpec, model: str = "") -> list[str]:
+    """The models a notebook 03 trains: `model`, or every model of the run for \"\"."""
+    if model and model not in spec.run.models:
+        raise ParameterError(f"model={model!r} is not one of this run's models "
+                             f"{spec.run.models}: add it to models, pick one of them, or give "
+                             "\"\" for all of them.")
+    return [model] if model else list(spec.run.models)
 
 
 def trained(run: Run, model: str, seed: int) -> ModelFolder:

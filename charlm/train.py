@@ -22,9 +22,8 @@ from charlm.environment import available_device
 from charlm.errors import CheckpointError, ParameterError, TrainingDivergedError
 from charlm.evaluate import summarize, window_losses
 from charlm.models import CharRNN
-from charlm.run import ModelFolder
+from charlm.run import LOG_EVERY, ModelFolder
 
-LOG_EVERY = 50  # steps between progress-bar updates (the only host syncs on CUDA)
 STEP_LOG = "step_log"  # a training record's rows of step losses, written beside the history
 DIVERGENCE_FACTOR = 4.0  # a loss above this many times the uniform guess ln(vocab_size) diverged
 _mps_announced = False  # the MPS line is printed once per process

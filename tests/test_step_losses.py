@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from charlm.run import ModelFolder
+from charlm.run import LOG_EVERY, ModelFolder
 from charlm.spec import resolve
-from charlm.train import LOG_EVERY, run_training
+from charlm.train import run_training
 
 
 def _configs(epochs=2):
