@@ -1,5 +1,5 @@
-# charlm: `make report` sets everything up and produces the report; `make test` runs the tests.
-# Both create .venv and install what they need on first use.
+# charlm: `make report` sets everything up and produces the report; `make test` runs the tests
+# (`make test-fast`: the unit tests only, under a minute). All create .venv on first use.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 PROFILE ?= auto
 ARGS ?=
 
-.PHONY: setup data report test lint lab bench clean-venv lock
+.PHONY: setup data report test test-fast lint lab bench clean-venv lock
 
 # What setup installs after torch: pyproject's ranges (the newest versions they allow), or with
 # LOCK=1 the exact versions CI tests, from requirements-lock.txt (Linux, Python >= 3.11.5), and
@@ -41,6 +41,10 @@ report: data
 
 test: setup
 	$(PY) -m pytest $(ARGS)
+
+# the fast tier: every test not marked slow (the notebook chain, installs, Ray, training runs)
+test-fast: setup
+	$(PY) -m pytest -m "not slow" $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check charlm tests benchmarks

@@ -31,8 +31,8 @@ from charlm.checkpoint import configs_of, load_checkpoint
 from charlm.config import DataConfig, ModelConfig
 from charlm.data import get_batch, make_windows
 from charlm.models import CharRNN
-from charlm.run import Run
-from charlm.spec import resolve
+from charlm.experiment.run import Run
+from charlm.experiment.profiles import resolve
 from charlm.train import eval_subset, run_training
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 from common import write
 
-from charlm.pipeline import run_report
-from charlm.spec import parse_override
+from charlm.experiment.pipeline import run_report
+from charlm.experiment.profiles import parse_override
 
 
 def same_numbers(a, b) -> bool:

@@ -17,8 +17,8 @@ import math
 import pandas as pd
 from common import write
 
-from charlm import tuning
-from charlm.run import Run
+from charlm.stats import search as tuning
+from charlm.experiment.run import Run
 
 
 def _seconds(histories: pd.DataFrame) -> pd.Series:
@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     run, spec = Run(args.run_dir), Run(args.run_dir).read_spec()
     steps = run.read_steps()
-    trials = (_seconds(tuning.trial_histories(run, spec)) if spec.run.tune_space
+    trials = (_seconds(tuning.trial_histories(run, spec)) if spec.search.tune_space
               else pd.Series(dtype=float))
     runs = _seconds(run.read_histories())
     trained = trials.sum() + runs.sum()

@@ -22,7 +22,7 @@ import pandas as pd
 from common import RESULTS, write
 
 from charlm.errors import TrainingDivergedError
-from charlm.spec import resolve
+from charlm.experiment.profiles import resolve
 from charlm.train import run_training
 
 

@@ -12,14 +12,27 @@ import signal
 import sys
 from pathlib import Path
 
-from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
+from charlm.config import (
+    CELLS,
+    DEVICES,
+    OBJECTIVES,
+    SPLITS,
+    Configs,
+    DataConfig,
+    ExecutionConfig,
+    ModelConfig,
+    TrainConfig,
+    field_help,
+    field_names,
+)
 from charlm.errors import CharlmError
+
+# The commands import what they run when they run (torch among it), so that `--help`, `--show`
+# and `--version` answer at once: the one place where charlm imports inside functions.
 
 
 def _add_config_args(parser: argparse.ArgumentParser, *classes) -> None:
-    """One --option per dataclass field, typed from its default, described by its comment."""
-    from charlm.config import CELLS, DEVICES, OBJECTIVES, SPLITS, field_help
-
+    """One --option per dataclass field, typed from its default, described by its declaration."""
     choices = {"cell": CELLS, "device": DEVICES, "objective": OBJECTIVES, "split": SPLITS}
     for cls in classes:
         group = parser.add_argument_group(cls.__name__)
@@ -53,12 +66,13 @@ def _typed(field):
 
 
 def cmd_train(args) -> None:
-    from charlm.run import ModelFolder
+    from charlm.folder import ModelFolder
     from charlm.train import run_training
 
     cfg = Configs.from_flat({k: v for k, v in vars(args).items() if k in Configs.names()})
+    execution = ExecutionConfig(**{k: getattr(args, k) for k in field_names(ExecutionConfig)})
     out = ModelFolder(Path(args.out or f"runs/{cfg.model.cell}"))
-    result = run_training(cfg.data, cfg.model, cfg.train, out_dir=out.path)
+    result = run_training(cfg.data, cfg.model, cfg.train, out_dir=out.path, execution=execution)
     last = result.history[-1]
     keys = ("epoch", "train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
             "train_seconds", "elapsed_train_seconds")
@@ -97,7 +111,7 @@ def cmd_generate(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from charlm.compare import compare_runs
+    from charlm.report.compare import compare_runs
 
     md, html = compare_runs(Path(args.a), Path(args.b), Path(args.out) if args.out else None)
     print(f"charlm: comparison written: {html} and {md}", file=sys.stderr)
@@ -112,8 +126,8 @@ def cmd_data(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from charlm.pipeline import run_report
-    from charlm.spec import parse_override, show
+    from charlm.experiment.pipeline import run_report
+    from charlm.experiment.profiles import parse_override, show
 
     overrides = dict(parse_override(p) for p in args.param)
     if args.show:
@@ -154,7 +168,7 @@ class _Version(argparse.Action):
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    from charlm.profiles import DEPRECATED, PROFILE_HELP, PROFILE_NAMES
+    from charlm.experiment.profiles import PROFILE_HELP, PROFILE_NAMES
     from charlm.reference import PROMPT
 
     parser = argparse.ArgumentParser(prog=prog or prog_name(), description=__doc__)
@@ -165,13 +179,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data)
     p = sub.add_parser("train", help="train one model; resumes if its checkpoint exists")
     p.add_argument("--out", help="output folder (default runs/<cell>)")
-    _add_config_args(p, DataConfig, ModelConfig, TrainConfig)
+    _add_config_args(p, DataConfig, ModelConfig, TrainConfig, ExecutionConfig)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("report", help="run the notebook chain and export the report",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="profiles:\n" + "\n".join(f"  {k:<10} {v}"
                                                         for k, v in PROFILE_HELP.items()))
-    p.add_argument("--profile", default="auto", choices=[*PROFILE_NAMES, *DEPRECATED],
+    p.add_argument("--profile", default="auto", choices=PROFILE_NAMES,
                    metavar="{" + ",".join(PROFILE_NAMES) + "}",
                    help="the named parameters to run (default auto: reference on CUDA, else "
                         "fast; see below)")

@@ -25,7 +25,7 @@ def _open_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def _atomic(path: str | Path, write: Callable[[Any], None], mode: str) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -44,18 +44,13 @@ def _atomic(path: str | Path, write: Callable[[Any], None], mode: str) -> Path:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    return _atomic(path, lambda f: f.write(data), "wb")
+    return atomic_write(path, lambda f: f.write(data), "wb")
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    return _atomic(path, lambda f: f.write(text), "w")
+    return atomic_write(path, lambda f: f.write(text), "w")
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
 
-
-def atomic_torch_save(path: str | Path, obj: Any) -> Path:
-    import torch
-
-    return _atomic(path, lambda f: torch.save(obj, f), "wb")

@@ -1,16 +1,24 @@
-"""Checkpoints: a state_dict plus plain data, loadable with torch.load(weights_only=True)."""
+"""Checkpoints: a state_dict plus plain data, loadable with torch.load(weights_only=True); and
+a model folder's other torch files (the per-window test results)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from charlm.atomic import atomic_torch_save
+from charlm.atomic import atomic_write
 from charlm.config import Configs
 from charlm.data import Vocab
 from charlm.errors import CheckpointError
+from charlm.folder import ModelFolder
 from charlm.models import CharRNN
+
+
+def atomic_torch_save(path: str | Path, obj: Any) -> Path:
+    """torch.save, atomically: a reader sees the old file or the new one, never half of one."""
+    return atomic_write(path, lambda f: torch.save(obj, f), "wb")
 
 
 def save_checkpoint(
@@ -91,3 +99,20 @@ def model_of(ckpt: dict, path: str | Path = "the checkpoint", expect_cell: str |
     except RuntimeError as exc:
         raise CheckpointError(f"{path} does not fit a {cfg.cell} model: {exc}") from exc
     return model, vocab
+
+
+def history_so_far(folder: ModelFolder) -> list[dict]:
+    """The records of a model folder's finished epochs ([] before the first)."""
+    return load_checkpoint(folder.checkpoint)["history"] if folder.checkpoint.exists() else []
+
+
+def save_test_windows(folder: ModelFolder, per_window: dict) -> None:
+    """Per-window results {starts, losses, correct} (tensors) of the final evaluation."""
+    atomic_torch_save(folder.test_windows, per_window)
+
+
+def load_test_windows(folder: ModelFolder) -> dict[str, Any]:
+    """Per-window results as numpy arrays, in text order (sorted by window start)."""
+    d = torch.load(folder.test_windows, weights_only=True)
+    order = torch.argsort(d["starts"])
+    return {k: v[order].numpy() for k, v in d.items()}

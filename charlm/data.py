@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from charlm.atomic import atomic_write_bytes
 from charlm.config import DataConfig
@@ -61,8 +62,6 @@ def _by_hand(path: Path) -> str:
 
 def download_corpus(path: Path, url: str = CORPUS_URL, sha256: str = CORPUS_SHA256) -> None:
     """Download Tiny Shakespeare to `path` with a progress bar; verify, then write atomically."""
-    from tqdm.auto import tqdm
-
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0) or None

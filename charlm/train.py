@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,64 +11,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from charlm import _mps
-from charlm._mps import MPS_FALLBACK
-from charlm.checkpoint import configs_of, load_checkpoint, save_checkpoint
-from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
+from charlm.checkpoint import save_checkpoint, save_test_windows
+from charlm.config import LOG_EVERY, Configs, DataConfig, ExecutionConfig, ModelConfig, TrainConfig
 from charlm.data import Windows, get_batch, make_windows
-from charlm.environment import available_device
-from charlm.errors import CheckpointError, ParameterError, TrainingDivergedError
+from charlm.device import resolve_device, sync
+from charlm.errors import TrainingDivergedError
 from charlm.evaluate import summarize, window_losses
+from charlm.folder import ModelFolder
 from charlm.models import CharRNN
-from charlm.run import LOG_EVERY, ModelFolder
+from charlm.resume import resumable_checkpoint, say_interrupted
 
 STEP_LOG = "step_log"  # a training record's rows of step losses, written beside the history
 DIVERGENCE_FACTOR = 4.0  # a loss above this many times the uniform guess ln(vocab_size) diverged
-_mps_announced = False  # the MPS line is printed once per process
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """auto: CUDA, else Apple's MPS, else the CPU. "cuda" without a GPU falls back to the CPU,
-    saying so; "mps" without MPS is a ParameterError. On MPS, what it lacks runs on the CPU."""
-    if name == "auto":
-        name = available_device()
-    elif name == "cuda" and not torch.cuda.is_available():
-        print(
-            "charlm: device='cuda' asked for but no CUDA GPU is available; using the CPU.",
-            file=sys.stderr,
-        )
-        name = "cpu"
-    return _mps_device() if name == "mps" else torch.device(name)
-
-
-def _mps_device() -> torch.device:
-    """The MPS device, with PyTorch's CPU fallback for the operations MPS lacks, said in one line.
-
-    torch reads PYTORCH_ENABLE_MPS_FALLBACK once, when it loads: charlm sets it on macOS when
-    imported (charlm/__init__.py), which is in time unless torch was imported first. The line
-    says what this process's torch read; the processes charlm starts from here (notebook
-    kernels, workers) get the variable either way."""
-    global _mps_announced
-    if not torch.backends.mps.is_available():
-        raise ParameterError(
-            "device='mps' asked for but Apple's MPS is not available here (it needs an Apple "
-            "silicon Mac with macOS 12.3 or later and a torch built with MPS). Use device='auto' "
-            "or device='cpu'."
-        )
-    os.environ.setdefault(MPS_FALLBACK, "1")  # for the processes started from here
-    seen = _mps.MPS_FALLBACK_SEEN
-    if seen is None:
-        how = (f"this process imported torch before charlm, without {MPS_FALLBACK}, so an "
-               f"operation MPS lacks raises NotImplementedError here (not in the notebooks and "
-               f"workers charlm starts): export {MPS_FALLBACK}=1 before starting Python")
-    elif seen.strip() == "0":
-        how = f"{MPS_FALLBACK}=0, so an operation MPS lacks raises NotImplementedError"
-    else:
-        how = f"operations MPS lacks run on the CPU ({MPS_FALLBACK}={seen})"
-    if not _mps_announced:
-        _mps_announced = True
-        print(f"charlm: device mps (Apple GPU); {how}.", file=sys.stderr)
-    return torch.device("mps")
 
 
 def steps_per_epoch(n_train: int, cfg: TrainConfig) -> int:
@@ -108,14 +60,6 @@ def batch_loss(model, x, y, objective: str, skip: torch.Tensor | None):
     return loss, per_pos[:, -1].mean()
 
 
-def _sync(device: torch.device) -> None:
-    """Wait for the device's queued work, so that a timing covers it (CUDA and MPS run async)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 def epoch_order(n_train: int, cfg: TrainConfig, epoch: int) -> torch.Tensor:
     """The shuffled order of the training windows in one epoch: a function of seed and epoch."""
     return torch.randperm(
@@ -146,7 +90,7 @@ def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int
     diverged_above = DIVERGENCE_FACTOR * math.log(windows.vocab.size)
     bar = tqdm(total=n_steps, desc=f"epoch {epoch}", disable=not progress, leave=False)
     log = StepLog(epoch, step0, sums)
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for step in range(n_steps):
         # learning rate for this step
@@ -173,7 +117,7 @@ def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int
             log.add(step + 1, sums)
             bar.set_postfix(loss=f"{sums[0].item() / (step + 1):.4f}", refresh=False)
             bar.update(step + 1 - bar.n)
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - start
     bar.close()
     obj, last = (sums / n_steps).tolist()
@@ -200,10 +144,9 @@ class StepLog:
         self.before, self.done = sums.clone(), done
 
 
-def _scores(model, windows: Windows, starts: torch.Tensor, cfg: TrainConfig, prefix: str):
+def _scores(model, windows: Windows, starts: torch.Tensor, batch_size: int, prefix: str):
     """Metrics of `model` on the windows at `starts`, keyed `<prefix>_loss` etc."""
-    losses, correct = window_losses(model, windows.data, starts, windows.seq_len,
-                                    cfg.eval_batch_size)
+    losses, correct = window_losses(model, windows.data, starts, windows.seq_len, batch_size)
     m = summarize(losses, correct)
     record = {f"{prefix}_loss": m["loss"], f"{prefix}_accuracy": m["accuracy"],
               f"{prefix}_bpc": m["bpc"], f"{prefix}_perplexity": m["perplexity"],
@@ -211,7 +154,8 @@ def _scores(model, windows: Windows, starts: torch.Tensor, cfg: TrainConfig, pre
     return record, {"starts": starts.cpu(), "losses": losses, "correct": correct.bool()}
 
 
-def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool, test: bool = True):
+def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool, test: bool = True,
+                   batch_size: int = ExecutionConfig.eval_batch_size):
     """Held-out metrics of one epoch: validation every epoch, the test set after the last one.
 
     Validation: cfg.eval_windows evenly spaced validation windows, all of them after the last
@@ -220,64 +164,25 @@ def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool, test:
     trial) never reads it.
     Returns (record, per-window test results {starts, losses, correct} on the CPU, or None).
     """
-    _sync(windows.data.device)
+    sync(windows.data.device)
     start = time.perf_counter()
     record, per_window = {}, None
     if windows.val_starts.numel():
         starts = windows.val_starts if final else eval_subset(windows.val_starts,
                                                                cfg.eval_windows)
-        record, _ = _scores(model, windows, starts, cfg, "val")
+        record, _ = _scores(model, windows, starts, batch_size, "val")
     if final and test:
-        scores, per_window = _scores(model, windows, windows.test_starts, cfg, "test")
+        scores, per_window = _scores(model, windows, windows.test_starts, batch_size,
+                                     "test")
         record.update(scores)
     record["eval_seconds"] = time.perf_counter() - start
     return record, per_window
 
 
-# Settings that may differ between a run and its resumption (they do not change the numbers).
-RESUMABLE_CHANGES = {"device", "fused", "deterministic", "eval_batch_size"}
-
-
-def resume_conflicts(ckpt: dict, configs: Configs) -> list[str]:
-    """What keeps a checkpoint from being resumed with `configs` ("name: old -> new"), if any.
-
-    Settings that do not change the numbers may differ, and so may `epochs` under a constant
-    learning rate, as long as it does not drop below the epochs already trained.
-    """
-    saved, diffs = configs_of(ckpt), []
-    for key in Configs.CLASSES:
-        new = getattr(configs, key)
-        for name, value in vars(new).items():
-            old = getattr(getattr(saved, key), name)
-            if key == "train" and name in RESUMABLE_CHANGES:
-                continue
-            if key == "train" and name == "epochs" and new.min_lr is None and value >= ckpt[
-                    "epoch"]:
-                continue  # a constant learning rate does not depend on the number of epochs
-            if old != value:
-                diffs.append(f"{name}: {old!r} -> {value!r}")
-    return diffs
-
-
-def resumable_checkpoint(path: Path | None, configs: Configs) -> dict | None:
-    """The checkpoint at path to resume from (None if there is none); other settings refused."""
-    if path is None or not path.exists():
-        return None
-    ckpt = load_checkpoint(path)
-    diffs = resume_conflicts(ckpt, configs)
-    if diffs:
-        raise CheckpointError(
-            f"{path} was made with other settings ({'; '.join(diffs)}). Use another output "
-            "folder for a new run, or the same settings to resume this one."
-        )
-    print(f"charlm: resuming {path} after epoch {ckpt['epoch']} of {configs.train.epochs}.",
-          file=sys.stderr)
-    return ckpt
-
-
 def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs: Configs,
                  record: dict, history: list[dict], folder: ModelFolder | None,
-                 test: bool = True) -> None:
+                 test: bool = True, eval_batch_size: int = ExecutionConfig.eval_batch_size
+                 ) -> None:
     """Evaluate a trained epoch, checkpoint it (with folder), and append its record to history.
 
     test=False: the last epoch is scored on validation only (a sweep's trial)."""
@@ -285,13 +190,14 @@ def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs:
     steps = record.pop(STEP_LOG, [[]])[0]  # this model's rows (train_epoch and the group's)
     epoch = record["epoch"]
     final = epoch == configs.train.epochs
-    held_out, per_window = evaluate_epoch(model, windows, configs.train, final, test)
+    held_out, per_window = evaluate_epoch(model, windows, configs.train, final, test,
+                                          eval_batch_size)
     record = {**record, **held_out}
     record["elapsed_train_seconds"] = sum(r["train_seconds"] for r in history) + record[
         "train_seconds"]
     if folder:
         if per_window is not None:  # per-window test results, for the report's bootstrap
-            folder.write_test_windows(per_window)
+            save_test_windows(folder, per_window)
         # the checkpoint last: a run killed before it reruns this epoch, whose files are then
         # written again (the step losses of a rerun epoch replace its old rows)
         folder.write_history([*history, record])
@@ -300,13 +206,6 @@ def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs:
                         [*history, record], epoch)
         folder.write_vocab(windows.vocab.to_json())
     history.append(record)
-
-
-def say_interrupted(epoch: int, path: Path | None, done: int) -> None:
-    where = (f"the checkpoint {path} holds epochs 1-{done}" if path and done
-             else "no epoch had finished, so there is no checkpoint")
-    print(f"charlm: interrupted in epoch {epoch}; {where}. Run the same command again to "
-          "resume.", file=sys.stderr)
 
 
 def train(
@@ -318,14 +217,15 @@ def train(
     progress: bool = True,
     test: bool = True,
     until: int | None = None,
+    eval_batch_size: int = ExecutionConfig.eval_batch_size,
 ) -> list[dict]:
     """Train `model` on `windows`; returns the history, one record per epoch.
 
-    With out_dir (a model folder, charlm.run.ModelFolder), the checkpoint, history and vocabulary
-    are written after every epoch, and a checkpoint already there is resumed after its last
-    finished epoch (same settings required). test=False: the test set is never read (a sweep's
-    trial, scored on validation). until: stop after that epoch (a Ray task trains one epoch at
-    a time; the schedule is still the whole run's).
+    With out_dir (a model folder, charlm.folder.ModelFolder), the checkpoint, history and
+    vocabulary are written after every epoch, and a checkpoint already there is resumed after
+    its last finished epoch (same settings required). test=False: the test set is never read
+    (a sweep's trial, scored on validation). until: stop after that epoch (a Ray task trains
+    one epoch at a time; the schedule is still the whole run's).
     """
     device = windows.data.device
     model.to(device).train()
@@ -347,7 +247,7 @@ def train(
             record = train_epoch(model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch,
                                  per_epoch * cfg.epochs, progress)
             finish_epoch(model, optimizer.state_dict(), windows, configs, record, history, folder,
-                         test)
+                         test, eval_batch_size)
         except KeyboardInterrupt:
             say_interrupted(epoch, path, len(history))
             raise
@@ -370,13 +270,17 @@ def run_training(
     text: str | None = None,
     test: bool = True,
     until: int | None = None,
+    execution: ExecutionConfig | None = None,
 ) -> TrainResult:
-    """Load the data, build the model from the seed and train it: the whole recipe in one call."""
-    device = resolve_device(train_cfg.device)
-    if train_cfg.deterministic and device.type == "cuda":
+    """Load the data, build the model from the seed and train it: the whole recipe in one call.
+    `execution` says where and how (device, fused kernels); it never changes the numbers."""
+    execution = execution or ExecutionConfig()
+    device = resolve_device(execution.device)
+    if execution.deterministic and device.type == "cuda":
         torch.use_deterministic_algorithms(True, warn_only=True)
     windows = make_windows(data_cfg, text=text).to(device)
     torch.manual_seed(train_cfg.seed)
-    model = CharRNN(windows.vocab.size, model_cfg, fused=train_cfg.fused)
-    history = train(model, windows, train_cfg, out_dir, data_cfg, progress, test, until)
+    model = CharRNN(windows.vocab.size, model_cfg, fused=execution.fused)
+    history = train(model, windows, train_cfg, out_dir, data_cfg, progress, test, until,
+                    execution.eval_batch_size)
     return TrainResult(model, windows, history)

@@ -30,8 +30,8 @@ LAB_PORT, CDP_PORT = 8899, 9229
 WIDTH, HEIGHT = 1300, 1100
 
 CELL = """\
-from charlm.run import Run
-from charlm.sampler import Sampler
+from charlm.experiment.run import Run
+from charlm.experiment.sampler import Sampler
 
 run = Run("reports/fast")
 s = Sampler(run, run.read_spec())

@@ -33,15 +33,6 @@ def test_gpu_benchmark_cpu_fallback(tmp_path, corpus_text):
     assert len(e2e) == 2 and (e2e.measured_s > 0).all() and e2e.test_loss_last_epoch.notna().all()
 
 
-def test_seeds_benchmark_tiny(tmp_path, corpus_text):
-    subprocess.run([sys.executable, str(BENCH / "seeds.py"), "--tiny", "--out", str(tmp_path)],
-                   check=True, capture_output=True, timeout=300)
-    raw = pd.read_csv(tmp_path / "seeds.csv")
-    assert set(raw.arm) == {"sequential", "concurrent", "batched (bound)"}
-    assert (raw.seconds > 0).all()
-    assert "concurrent / sequential" in (tmp_path / "seeds.md").read_text()
-
-
 def test_recipe_benchmark_tiny_scores_on_validation_only(tmp_path, corpus_text):
     subprocess.run([sys.executable, str(BENCH / "recipe.py"), "--tiny", "--lrs", "0.003", "0.01",
                     "--out", str(tmp_path)], check=True, capture_output=True, timeout=300)

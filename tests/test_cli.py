@@ -7,9 +7,9 @@ import pytest
 
 from charlm.__main__ import build_parser, main, prog_name
 from charlm.checkpoint import load_model
+from charlm.experiment.profiles import resolve
 from charlm.generate import stream
 from charlm.reference import PROMPT
-from charlm.spec import resolve
 
 
 def test_help_runs():

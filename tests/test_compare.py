@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from charlm.compare import ComparisonFolder, compare_runs, default_out
 from charlm.errors import PipelineError
-from charlm.run import Run
-from charlm.spec import resolve
-from charlm.stats import welch_interval
+from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.report.compare import ComparisonFolder, compare_runs, default_out
+from charlm.stats.intervals import welch_interval
 
 COMMON = {"models": ["lstm", "gru"], "seeds": [0, 1, 2], "pairs": [], "tune_space": {},
           "epochs": 2, "lr": 0.01}

@@ -1,7 +1,15 @@
 import pytest
 
-from charlm.config import Configs, DataConfig, ModelConfig, RunConfig, TrainConfig
+from charlm.config import (
+    Configs,
+    DataConfig,
+    ExecutionConfig,
+    ModelConfig,
+    TrainConfig,
+    field_help,
+)
 from charlm.errors import ParameterError
+from charlm.experiment.options import GenerationConfig, RunConfig
 
 
 @pytest.mark.parametrize(
@@ -21,8 +29,9 @@ from charlm.errors import ParameterError
         (lambda: RunConfig(models=["lstm", "tcn"]), "model name 'tcn' is invalid"),
         (lambda: RunConfig(seeds=[0, 0]), "must not repeat"),
         (lambda: RunConfig(pairs=[["lstm", "rnn"]]), "each pair is two of the models"),
-        (lambda: RunConfig(temperatures=[0]), "temperatures=0"),
-        (lambda: RunConfig(prompts=[""]), "non-empty string"),
+        (lambda: GenerationConfig(temperatures=[0]), "temperatures=0"),
+        (lambda: GenerationConfig(prompts=[""]), "non-empty string"),
+        (lambda: ExecutionConfig(fused="yes"), "fused='yes' is invalid: use true or false"),
     ],
 )
 def test_invalid_values_are_named(make, match):
@@ -39,3 +48,21 @@ def test_configs_from_flat_and_back():
     cfg = Configs.from_flat({"cell": "gru", "epochs": 2, "split": "contiguous"})
     assert cfg.model.cell == "gru" and cfg.train.epochs == 2 and cfg.data.split == "contiguous"
     assert Configs.from_dict(cfg.to_dict()) == cfg
+
+
+def test_configs_hold_only_what_changes_the_numbers():
+    execution = {f for f in ExecutionConfig.__dataclass_fields__}
+    assert execution == {"device", "fused", "deterministic", "eval_batch_size"}
+    assert not execution & Configs.names()
+
+
+def test_a_checkpoint_of_charlm_0_1_loads_without_its_execution_fields():
+    old = Configs.from_flat({"cell": "gru"}).to_dict()
+    old["train"].update(device="cpu", fused=True, deterministic=False, eval_batch_size=4096)
+    assert Configs.from_dict(old) == Configs.from_flat({"cell": "gru"})
+
+
+def test_every_field_declares_its_help():
+    for cls in (DataConfig, ModelConfig, TrainConfig, ExecutionConfig, RunConfig,
+                GenerationConfig):
+        assert all(field_help(cls).values()), cls.__name__

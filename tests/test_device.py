@@ -5,16 +5,18 @@ import os
 import pytest
 import torch
 
-from charlm import _mps, train
-from charlm.environment import describe_environment, hardware_line
+from charlm import _mps, device
+from charlm._mps import MPS_FALLBACK
+from charlm.device import resolve_device
 from charlm.errors import ParameterError
-from charlm.train import MPS_FALLBACK, resolve_device
+from charlm.experiment.environment import describe_environment
+from charlm.report.tables import hardware_line
 
 
 @pytest.fixture
 def machine(monkeypatch):
     """Pretend to be a machine with the given accelerators; the MPS line not yet printed."""
-    monkeypatch.setattr(train, "_mps_announced", False)
+    monkeypatch.setattr(device, "_mps_announced", False)
     monkeypatch.setenv(MPS_FALLBACK, "")  # recorded, so that what resolve_device sets is undone
     monkeypatch.delenv(MPS_FALLBACK)
 

@@ -5,8 +5,13 @@ import subprocess
 
 import pytest
 
-from charlm import environment
-from charlm.environment import describe_environment, git_commit, git_dirty, installed_packages
+from charlm.experiment import environment
+from charlm.experiment.environment import (
+    describe_environment,
+    git_commit,
+    git_dirty,
+    installed_packages,
+)
 
 
 def test_installed_packages_are_all_there_with_versions_sorted():

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from charlm.errors import ParameterError
-from charlm.run import Run
-from charlm.spec import resolve
-from charlm.steps import train_model, tune_models
+from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.experiment.steps import train_model, tune_models
 
 ray = pytest.importorskip("ray", reason="the Ray tests need the extra: pip install -e '.[ray]'")
 
@@ -113,7 +113,7 @@ def test_two_node_cluster_survives_a_killed_worker(local_run, tmp_path):
 
 def test_ctrl_c_cancels_the_runs_and_a_rerun_resumes(local_run, local_ray, tmp_path, capfd,
                                                      monkeypatch):
-    from charlm import executor
+    from charlm.scale import ray_executor as executor
 
     run, spec = Run(tmp_path), resolve("smoke", {**TINY, "executor": "ray"})
     written, real = [], executor._write_files
@@ -151,8 +151,6 @@ def test_a_diverged_trial_on_ray_is_recorded_and_kept(local_ray, tmp_path, capfd
 def test_ray_parameters_are_checked():
     with pytest.raises(ParameterError, match="ray_address"):
         resolve("smoke", {"executor": "ray", "ray_address": "not an address"})
-    with pytest.raises(ParameterError, match="jobs=2 is the local executor's"):
-        resolve("smoke", {"executor": "ray", "jobs": 2})
     with pytest.raises(ParameterError, match="executor='spark'"):
         resolve("smoke", {"executor": "spark"})
     for address in ("", "auto", "ray://head:10001", "10.0.0.1:6379"):

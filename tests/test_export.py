@@ -17,10 +17,10 @@ from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from PIL import Image as PILImage
 
-from charlm import report
-from charlm.export import contents, export_report, report_html
-from charlm.run import Run
-from charlm.spec import resolve
+from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.report import sections as report
+from charlm.report.export import contents, export_report, report_html
 
 MARKDOWN = """# LSTM vs GRU on a test
 

@@ -100,8 +100,8 @@ def test_sigkill_during_write_keeps_previous_file(tmp_path):
 def test_live_run_folder_refuses_a_second_run_and_a_killed_run_resumes(tmp_path, capfd,
                                                                          corpus_text):
     from charlm.errors import RunBusyError
-    from charlm.pipeline import run_report
-    from charlm.run import Run
+    from charlm.experiment.pipeline import run_report
+    from charlm.experiment.run import Run
 
     overrides = {"models": ["lstm", "gru"], "seeds": [0], "pairs": []}
     cli = [sys.executable, "-m", "charlm", "report", "--profile", "smoke", "--name", "r",

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from charlm import figures  # noqa: E402
+from charlm.report import figures  # noqa: E402
 
 MODELS = ["lstm", "gru", "rnn", "gru-h149", "lstm@contiguous"]
 

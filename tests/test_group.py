@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from charlm.batched import StackedCharRNN
 from charlm.checkpoint import load_checkpoint
 from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
-from charlm.group import GroupStep, train_group
+from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.experiment.steps import batched, train_model
 from charlm.models import CharRNN
-from charlm.run import Run
-from charlm.spec import resolve
-from charlm.steps import batched, train_model
+from charlm.scale.group import GroupStep, train_group
+from charlm.scale.stacked import StackedCharRNN
 from charlm.train import run_training
 
 DATA = DataConfig(max_chars=20_000, val_frac=0.1)
@@ -108,7 +108,7 @@ def test_batched_run_parameter(tmp_path, corpus_text):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (CI has none)")
 def test_graph_replay_equals_eager_over_100_steps():
-    from charlm.group import graph_versus_eager
+    from charlm.scale.group import graph_versus_eager
 
     diffs = graph_versus_eager("lstm", k=3, steps=100)
     assert diffs["max_loss_diff"] < 1e-4 and diffs["max_weight_diff"] < 1e-4, diffs

@@ -8,13 +8,13 @@ import papermill as pm
 import pytest
 
 from charlm.errors import PipelineError, VocabularyError
+from charlm.experiment.pipeline import run_report
+from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.experiment.steps import evaluate_run
 from charlm.generate import fit_prompt
-from charlm.pipeline import run_report
 from charlm.project import NOTEBOOKS_DIR
 from charlm.reference import PROMPT
-from charlm.run import Run
-from charlm.spec import resolve
-from charlm.steps import evaluate_run
 
 LACKING = "jqxzJQXZ"  # the default prompt's j, q, x, z (and their capitals)
 

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from charlm import explain, ngram
-from charlm.analysis import held_out_text, split_gaps
+from charlm.report import prose as explain
+from charlm.stats import ngram
+from charlm.stats.verdicts import held_out_text, split_gaps
 
 
 def _brute_force(text, train_targets, position, order, vocab_size):

@@ -9,13 +9,17 @@ import nbformat
 import pandas as pd
 import pytest
 
-from charlm import analysis, ngram, report, stats
 from charlm.errors import ParameterError, PipelineError
-from charlm.pipeline import choose_folder, run_report
+from charlm.experiment.pipeline import choose_folder, run_report
+from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.experiment.notebook import open_run
+from charlm.experiment.steps import evaluate_run
 from charlm.project import NOTEBOOKS_DIR
-from charlm.run import Run
-from charlm.spec import resolve
-from charlm.steps import evaluate_run, open_run
+from charlm.report import sections as report
+from charlm.stats import intervals as stats
+from charlm.stats import ngram
+from charlm.stats import verdicts as analysis
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -203,7 +207,7 @@ def test_failing_notebook_is_named_and_kept(tmp_path, corpus_text):
 
 
 def test_a_dead_kernel_is_named_and_says_how_to_resume(tmp_path):
-    from charlm.pipeline import execute
+    from charlm.experiment.pipeline import execute
 
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
                                                         "display_name": "Python 3"}})
@@ -300,7 +304,7 @@ def test_what_only_evaluation_generation_or_the_report_read_changes_on_a_trained
 
 
 def test_a_step_that_starts_unfinishes_every_step_that_reads_its_files():
-    from charlm.pipeline import _dependents, plan
+    from charlm.experiment.pipeline import _dependents, plan
 
     steps = plan(resolve("smoke", {"models": ["lstm", "gru"], "pairs": []}))
     by_name = {s.name: s for s in steps}

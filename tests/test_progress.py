@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from charlm.progress import EpochLines
-from charlm.run import Run
-from charlm.spec import resolve
+from charlm.experiment.profiles import resolve
+from charlm.experiment.progress import EpochLines
+from charlm.experiment.run import Run
 
 
 def _epoch(epoch, val=1.5):

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from charlm.analysis import compare, comparisons, with_test_loss_intervals
-from charlm.report import analysis_sentences, comparison_table, differences_table, md_table
-from charlm.stats import TIME_FLOOR, block_bootstrap, holm, mean_ci, paired_t
+from charlm.report.prose import analysis_sentences
+from charlm.report.tables import comparison_table, differences_table, md_table
+from charlm.stats.intervals import TIME_FLOOR, block_bootstrap, holm, mean_ci, paired_t
+from charlm.stats.verdicts import compare, comparisons, with_test_loss_intervals
 
 
 def runs(lstm_losses, gru_losses, time=(300.0, 240.0), model_b="gru"):
@@ -171,7 +172,7 @@ def test_md_table():
 
 
 def test_figures_without_a_validation_set_say_so(tmp_path):
-    from charlm import figures
+    from charlm.report import figures
 
     h = pd.DataFrame({"model": ["lstm"] * 2, "seed": [0, 0], "epoch": [1, 2],
                       "train_loss": [2.0, 1.5], "elapsed_train_seconds": [1.0, 2.0],

@@ -10,35 +10,44 @@ from pathlib import Path
 
 import pytest
 
-from charlm import run as layout
+from charlm import folder
 from charlm.errors import RunBusyError
+from charlm.experiment import layout, lock
+from charlm.experiment.run import Run
 from charlm.project import PROJECT_ROOT
-from charlm.run import Run
 
-FILE_NAMES = [value for name, value in vars(layout).items()
-              if name.endswith(("_FILE", "_CSV", "_HTML", "_MD")) and "." in value]
+
+def _names(module) -> list[str]:
+    return [value for name, value in vars(module).items()
+            if name.endswith(("_FILE", "_CSV", "_HTML", "_MD")) and "." in value]
+
+
 FIGURE_NAMES = [getattr(Run("x").figures, name).name for name in
                 ("char_frequencies", "loss_curves", "accuracy", "time_and_size", "loss_vs_time",
                  "tuning", "step_losses")]
+OWNERS = {**{n: "charlm/experiment/layout.py" for n in _names(layout)},
+          **{n: "charlm/folder.py" for n in _names(folder)},
+          # a figure's name: the run folder's Figures, and the chain's table of who writes it
+          **{n: "charlm/experiment/layout.py charlm/experiment/run.py" for n in FIGURE_NAMES}}
 
 
 def test_each_run_folder_file_name_is_written_in_one_module_only():
     assert {"metrics.json", "params.json", "samples.json", "history.csv",
-            "test_windows.pt"} <= set(FILE_NAMES)
-    sources = [*(PROJECT_ROOT / "charlm").glob("*.py"), *(PROJECT_ROOT / "notebooks").glob(
+            "test_windows.pt"} <= set(OWNERS)
+    sources = [*(PROJECT_ROOT / "charlm").rglob("*.py"), *(PROJECT_ROOT / "notebooks").glob(
         "*.ipynb"), *(PROJECT_ROOT / "benchmarks").glob("*.py"),
         *(PROJECT_ROOT / "benchmarks").glob("*.sh")]
     texts = {path: path.read_text() for path in sources}
-    for name in FILE_NAMES + FIGURE_NAMES:
+    for name, owner in OWNERS.items():
         pattern = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
-        holders = [p.relative_to(PROJECT_ROOT).as_posix() for p, t in texts.items()
-                   if pattern.search(t)]
-        assert holders == ["charlm/run.py"], (name, holders)
+        holders = sorted(p.relative_to(PROJECT_ROOT).as_posix() for p, t in texts.items()
+                         if pattern.search(t))
+        assert " ".join(holders) == owner, (name, holders)
 
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from charlm.run import Run
+    from charlm.experiment.run import Run
     with Run(sys.argv[1]).hold():
         print("held", flush=True)
         time.sleep(120)
@@ -64,7 +73,7 @@ def test_notebooks_started_by_the_holder_share_its_hold(tmp_path):
     with Run(tmp_path).hold():
         with Run(Path(tmp_path)).hold():  # what a notebook's training step does
             pass
-    code = "from charlm.run import Run; import sys; Run(sys.argv[1]).hold().__enter__()"
+    code = "from charlm.experiment.run import Run; import sys; Run(sys.argv[1]).hold().__enter__()"
     with Run(tmp_path).hold():  # a child process (a papermill kernel) inherits the hold
         subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
-    assert not os.environ.get(layout.HELD_BY_PARENT_ENV)
+    assert not os.environ.get(lock.HELD_BY_PARENT_ENV)

@@ -3,10 +3,10 @@
 import pytest
 
 from charlm.checkpoint import load_model
+from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.experiment.sampler import Sampler
 from charlm.generate import generate
-from charlm.run import Run
-from charlm.sampler import Sampler
-from charlm.spec import resolve
 from charlm.train import run_training
 
 

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from charlm.errors import ParameterError
-from charlm.profiles import PROFILES
-from charlm.spec import RunSpec, resolve
+from charlm.experiment.profiles import PROFILES, resolve
+from charlm.experiment.spec import RunSpec
+from charlm.report.tables import corpus_name
 
 
 def test_every_profile_resolves_and_round_trips_through_json():
@@ -16,15 +17,21 @@ def test_every_profile_resolves_and_round_trips_through_json():
         assert RunSpec.from_params(json.loads(json.dumps(spec.params()))) == spec
 
 
-def test_reference_is_the_faithful_run_and_seed_its_deprecated_name(capsys):
+def test_reference_is_the_faithful_run(capsys):
     spec = resolve("reference")
     assert (spec.train.objective, spec.train.epochs, spec.train.batch_size, spec.train.lr,
             spec.data.split, spec.train.min_lr) == ("last", 30, 128, 1e-3, "random", None)
     assert capsys.readouterr().err == ""
-    old = resolve("seed")
-    assert old == spec
-    err = capsys.readouterr().err
-    assert "'seed' is deprecated, use 'reference'" in err and err.count("\n") == 1
+    with pytest.raises(ParameterError, match="profile='seed' is unknown"):
+        resolve("seed")
+
+
+def test_the_removed_jobs_parameter_points_to_ray_and_old_run_folders_still_read():
+    with pytest.raises(ParameterError, match="jobs was removed: several runs at once are "
+                                             "executor=ray"):
+        resolve("smoke", {"jobs": 2})
+    stored = {**resolve("smoke").params(), "jobs": 3}
+    assert RunSpec.from_params(stored, stored=True) == resolve("smoke")
 
 
 def test_configs_for_model_and_seed():
@@ -45,7 +52,7 @@ def test_comparisons_main_pair_first_each_once():
 @pytest.mark.parametrize("overrides,match", [
     ({"epoch": 3}, "unknown parameter.*epoch"),
     ({"seeds": []}, "seeds=.*non-empty list"),
-    ({"jobs": 0}, "jobs=0"),
+    ({"jobs": 0}, "jobs was removed"),
 ])
 def test_bad_overrides_are_refused(overrides, match):
     with pytest.raises(ParameterError, match=match):
@@ -74,11 +81,8 @@ def test_val_frac_is_checked_and_the_reference_keeps_80_20():
 
 
 def test_the_title_names_the_corpus():
-    from charlm.report import corpus_name
-
-    assert corpus_name(resolve("fast")) == "Tiny Shakespeare"
-    assert corpus_name(resolve("fast", {"corpus": "/data/moby.txt", "max_chars": 5000})) == (
-        "`moby.txt` (first 5,000 characters)")
+    assert corpus_name("", None) == "Tiny Shakespeare"
+    assert corpus_name("/data/moby.txt", 5000) == "`moby.txt` (first 5,000 characters)"
 
 
 def test_a_pair_given_both_ways_is_one_comparison():

@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from charlm.run import LOG_EVERY, ModelFolder
-from charlm.spec import resolve
+from charlm.config import LOG_EVERY
+from charlm.experiment.profiles import resolve
+from charlm.folder import ModelFolder
 from charlm.train import run_training
 
 

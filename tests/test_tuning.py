@@ -6,13 +6,16 @@ import math
 import pandas as pd
 import pytest
 
-from charlm import tuning
 from charlm.errors import ParameterError, PipelineError
-from charlm.executor import Job
-from charlm.pipeline import check_resumable
-from charlm.run import Run
-from charlm.spec import resolve
-from charlm.steps import model_configs, train_model, tune_models
+from charlm.experiment import jobs
+from charlm.experiment.jobs import model_configs
+from charlm.experiment.profiles import resolve
+from charlm.experiment.resuming import check_resumable
+from charlm.experiment.run import Run
+from charlm.experiment.steps import train_model, tune_models
+from charlm.job import Job
+from charlm.report.prose import shared_sentence
+from charlm.stats import search as tuning
 
 TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 6, "epochs": 2,
         "eval_windows": 200, "seeds": [0], "models": ["lstm", "gru"], "pairs": [],
@@ -79,7 +82,7 @@ def test_a_diverged_trial_is_a_result_and_never_chosen(tmp_path, corpus_text, ca
 
 def test_a_divergence_mark_left_by_other_settings_is_dropped(tmp_path):
     spec = resolve("smoke", TINY)
-    [job, *_] = tuning.trials(Run(tmp_path), spec)
+    [job, *_] = jobs.trials(Run(tmp_path), spec)
     job.folder.path.mkdir(parents=True)
     other = spec.configs("lstm", 100, {"lr": 0.5}).to_dict()
     job.folder.diverged.write_text(json.dumps({"message": "diverged", "configs": other}))
@@ -114,14 +117,14 @@ def test_choice_shared_setting_and_the_sentence():
     assert choice["scores"]["gru"]["lr=0.02"] is None  # a diverged seed: no mean, never chosen
     assert choice["shared"] == {"lr": 0.01}  # the only setting every model finished
     assert choice["seeds_per_setting"] == 2
-    sentence = tuning.shared_sentence(choice, ("lstm", "gru"))
+    sentence = shared_sentence(choice, ("lstm", "gru"))
     assert "+0.0500" in sentence and "-0.0500" in sentence and "flips" in sentence
     table.loc[table.model == "gru", "val_loss"] = [1.30, 1.30, 1.45, 1.45]
     choice = tuning.choose(table, space, ["lstm", "gru"])
-    same = tuning.shared_sentence(choice, ("lstm", "gru"), base={"lr": 0.02})
+    same = shared_sentence(choice, ("lstm", "gru"), base={"lr": 0.02})
     assert "The sign is the same either way" in same
     assert "At the run's own setting without a search (lr=0.02), lstm minus gru is -0.0400" in same
-    noisy = tuning.shared_sentence({**choice, "seed_spread": 0.3}, ("lstm", "gru"))
+    noisy = shared_sentence({**choice, "seed_spread": 0.3}, ("lstm", "gru"))
     assert noisy.count("(within the seed noise)") == 2
 
 
@@ -139,7 +142,7 @@ def test_tuning_parameters_are_checked():
     with pytest.raises(ParameterError, match="cpus_per_run=1.5 is invalid"):
         resolve("smoke", {"cpus_per_run": 1.5})
     spec = resolve("smoke", {"tune_space": {"lr": (0.01, 0.02)}})  # as the run folder keeps it
-    assert spec.run.tune_space == {"lr": [0.01, 0.02]}
+    assert spec.search.tune_space == {"lr": [0.01, 0.02]}
     assert tuning.settings({"lr": [1, 2], "batch_size": [8, 16]})[1] == {"lr": 1,
                                                                          "batch_size": 16}
     assert tuning.setting_name({"batch_size": 64, "lr": 0.01}) == "batch_size=64,lr=0.01"

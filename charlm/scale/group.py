@@ -20,12 +20,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from charlm.batched import StackedCharRNN, clip_per_model, stacked_loss
-from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
+from charlm.config import LOG_EVERY, Configs, DataConfig, ExecutionConfig, ModelConfig, TrainConfig
 from charlm.data import get_batch, make_windows
+from charlm.device import resolve_device
 from charlm.errors import CheckpointError
+from charlm.folder import ModelFolder
 from charlm.models import CharRNN
-from charlm.run import LOG_EVERY, ModelFolder
+from charlm.resume import resumable_checkpoint, say_interrupted
+from charlm.scale.stacked import StackedCharRNN, clip_per_model, stacked_loss
 from charlm.train import (
     DIVERGENCE_FACTOR,
     STEP_LOG,
@@ -34,9 +36,6 @@ from charlm.train import (
     epoch_order,
     finish_epoch,
     learning_rate,
-    resolve_device,
-    resumable_checkpoint,
-    say_interrupted,
     steps_per_epoch,
 )
 
@@ -66,15 +65,17 @@ def group_stepper(models: list[CharRNN], train_configs: list[TrainConfig], windo
 
 
 def train_group(configs: list[Configs], out_dirs: list[Path] | None = None,
-                progress: bool = True, graph: bool = True) -> list[list[dict]]:
+                progress: bool = True, graph: bool = True,
+                execution: ExecutionConfig | None = None) -> list[list[dict]]:
     """Train K models that differ only in their seed together; returns K histories.
 
     out_dirs: a model folder per model (checkpoints, resumed per model), or None.
     graph: on CUDA, capture the step in a CUDA graph (falls back to eager if capture fails).
     """
     _check_group(configs)
-    device = resolve_device(configs[0].train.device)
-    if configs[0].train.deterministic and device.type == "cuda":
+    execution = execution or ExecutionConfig()
+    device = resolve_device(execution.device)
+    if execution.deterministic and device.type == "cuda":
         torch.use_deterministic_algorithms(True, warn_only=True)
     windows = make_windows(configs[0].data).to(device)
     folders = [ModelFolder(Path(d)) for d in out_dirs] if out_dirs else [None] * len(configs)
@@ -93,7 +94,7 @@ def train_group(configs: list[Configs], out_dirs: list[Path] | None = None,
         idx = [i for i, h in enumerate(histories) if len(h) == done]
         _train_stacked([models[i] for i in idx], [configs[i] for i in idx], windows,
                        [histories[i] for i in idx], [optimizer_states[i] for i in idx],
-                       [folders[i] for i in idx], progress, graph)
+                       [folders[i] for i in idx], progress, graph, execution.eval_batch_size)
     return histories
 
 
@@ -132,7 +133,7 @@ def optimizer_state_of(optimizer: torch.optim.Adam, k: int, model: CharRNN) -> d
 
 
 def _train_stacked(models, configs, windows, histories, optimizer_states, folders, progress,
-                   graph):
+                   graph, eval_batch_size):
     """Train one group of epoch-mates to the last epoch, checkpointing each model per epoch."""
     device, cfg = windows.data.device, configs[0].train
     stepper = group_stepper(models, [c.train for c in configs], windows, optimizer_states, graph)
@@ -146,7 +147,8 @@ def _train_stacked(models, configs, windows, histories, optimizer_states, folder
                 model.load_state_dict(stacked.state_dict_of(k))
                 model.to(device)
                 finish_epoch(model, optimizer_state_of(optimizer, k, model), windows,
-                             configs[k], record, histories[k], folders[k])
+                             configs[k], record, histories[k], folders[k],
+                             eval_batch_size=eval_batch_size)
         except KeyboardInterrupt:
             for f, h in zip(folders, histories):
                 say_interrupted(epoch, f.checkpoint if f else None, len(h))

@@ -6,7 +6,8 @@ and `reports/tune`):
 
     compare-<A>-vs-<B>/
       comparison.md     settings that differ, environment, metrics side by side; links the PNG
-      comparison.html   the same Markdown as HTML (mistune), the PNG embedded: one offline file
+      comparison.html   the same page through the report's template (charlm.report.export), the
+                        PNG embedded: one offline file
       curves.png        validation loss per epoch and per training second, A solid, B dashed
 
 Nothing is trained or evaluated again: every number comes from the two folders' files.
@@ -14,9 +15,7 @@ Nothing is trained or evaluated again: every number comes from the two folders' 
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import html
 import io
 import json
 from dataclasses import dataclass
@@ -26,13 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from charlm.analysis import METRICS
 from charlm.atomic import atomic_write_bytes, atomic_write_text
-from charlm.config import DataConfig, ModelConfig, RunConfig, TrainConfig, field_names
+from charlm.config import DataConfig, field_names
 from charlm.errors import PipelineError
-from charlm.report import md_table
-from charlm.run import Run
-from charlm.stats import welch_interval
+from charlm.experiment.run import Run
+from charlm.experiment.spec import PARTS
+from charlm.report import export, figures, prose
+from charlm.report.tables import md_table
+from charlm.stats.intervals import welch_interval
+from charlm.stats.verdicts import METRICS
 
 # what the hardware and software a run used can change in its numbers (its times above all)
 ENV_KEYS = ("device", "gpu", "cpu", "cpu_cores", "torch_threads", "torch_version",
@@ -40,10 +41,6 @@ ENV_KEYS = ("device", "gpu", "cpu", "cpu_cores", "torch_threads", "torch_version
 # the parameters that decide a run's test windows (charlm.data.split_starts: not val_frac)
 TEST_SET_PARAMS = tuple(sorted(field_names(DataConfig) - {"val_frac"})) + ("split_per_seed",)
 SHOWN = ("test_loss", "test_accuracy", "train_time")  # the metrics set side by side
-CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
-       "line-height:1.45;color:#222}table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}"
-       "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}th{background:#f3f3f3}"
-       "code{background:#f6f6f6;padding:0 .2rem}img{max-width:100%}")
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,7 @@ def default_out(a: str | Path, b: str | Path) -> Path:
 def parameter_defaults() -> dict[str, Any]:
     """Every parameter's default: what a run stored before that parameter existed ran with."""
     out: dict[str, Any] = {}
-    for cls in (DataConfig, ModelConfig, TrainConfig, RunConfig):
+    for cls in PARTS.values():
         for f in dataclasses.fields(cls):
             has = f.default is not dataclasses.MISSING
             out[f.name] = f.default if has else f.default_factory()
@@ -223,40 +220,6 @@ def _diff(key: str, value: float) -> str:
     return f"{value:+.1f} s" if key == "train_time" else f"{value:+.4f}"
 
 
-def curves_png(a: Side, b: Side) -> tuple[bytes, str]:
-    """The figure (PNG bytes) and the loss it shows: validation loss if both runs have it, else
-    training loss; per epoch and against training seconds, mean over seeds, A solid, B dashed."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    from matplotlib.ticker import MaxNLocator
-
-    key = "val_loss" if all(_has(s.histories, "val_loss") for s in (a, b)) else "train_loss"
-    columns = ["model", "epoch", key, "elapsed_train_seconds"]
-    mean = pd.concat([s.histories[columns].groupby(["model", "epoch"], as_index=False).mean()
-                      .assign(run=s.name) for s in (a, b)])
-    models = list(dict.fromkeys([*_models(a), *_models(b)]))
-    with sns.axes_style("whitegrid"):
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-        for ax, x, xlabel in ((axes[0], "epoch", "epoch"),
-                              (axes[1], "elapsed_train_seconds", "training seconds")):
-            sns.lineplot(data=mean, x=x, y=key, hue="model", hue_order=models, style="run",
-                         style_order=[a.name, b.name], dashes=["", (4, 2)], marker="o",
-                         estimator=None, ax=ax, legend=ax is axes[1])
-            ax.set(xlabel=xlabel, ylabel=f"{_words(key)} (nats)")
-        axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
-        fig.suptitle(f"{_words(key).capitalize()}, mean over seeds: {a.name} solid, "
-                     f"{b.name} dashed")
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
-    return buffer.getvalue(), key
-
-
-def _has(histories: pd.DataFrame, column: str) -> bool:
-    return column in histories and histories[column].notna().any()
-
-
 def _words(key: str) -> str:
     return {"val_loss": "validation loss", "train_loss": "training loss"}[key]
 
@@ -276,14 +239,14 @@ def comparison_markdown(a: Side, b: Side, figure: str, loss_key: str) -> str:
         f"B: `{b.run.root}` (profile `{b.params.get('profile')}`). "
         "Every number is read from the two run folders; B - A is B's mean minus A's.",
         "## Settings that differ",
-        _settings_note(settings, equal),
+        prose.settings_note(settings, equal),
         *([md_table(settings)] if len(settings) else []),
         "### Environment",
         ("Same in both: " + ", ".join(f"{k} {_code(v)}" for k, v in same.items()) + "."
          if same else "Nothing in common."),
         *([md_table(env)] if len(env) else []),
         "## Metrics side by side",
-        _metrics_note(a, b, enough, mismatch, only),
+        prose.metrics_note(enough, mismatch, only),
         md_table(metrics),
         "## Curves overlaid",
         f"{_words(loss_key).capitalize()} of each model. Epochs of the two runs can hold "
@@ -293,42 +256,26 @@ def comparison_markdown(a: Side, b: Side, figure: str, loss_key: str) -> str:
     ]) + "\n"
 
 
-def _settings_note(settings: pd.DataFrame, equal: int) -> str:
-    per_model = settings["Parameter"].str.contains("[", regex=False).sum()
-    if not len(settings):
-        return f"None: all {equal} parameters are equal."
-    text = (f"{len(settings) - per_model} parameters differ; {equal} are equal in both runs "
-            "(not shown).")
-    return text + (" `key` [model]: the value that model trained with, where a search "
-                   "(`tune_space`) chose it per model." if per_model else "")
+def curves_png(a: Side, b: Side) -> tuple[bytes, str]:
+    """The figure (PNG bytes) and the loss it shows: validation loss if both runs have it, else
+    training loss; per epoch and against training seconds, mean over seeds, A solid, B dashed."""
+    key = "val_loss" if all(_has(s.histories, "val_loss") for s in (a, b)) else "train_loss"
+    columns = ["model", "epoch", key, "elapsed_train_seconds"]
+    mean = pd.concat([s.histories[columns].groupby(["model", "epoch"], as_index=False).mean()
+                      .assign(run=s.name) for s in (a, b)])
+    models = list(dict.fromkeys([*_models(a), *_models(b)]))
+    fig = figures.runs_overlaid(mean, key, _words(key), models, [a.name, b.name])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    figures.close(fig)
+    return buffer.getvalue(), key
 
 
-def _metrics_note(a: Side, b: Side, enough: bool, mismatch: list[str], only: list[str]) -> str:
-    """What the metrics table's intervals mean, or why it has none."""
-    text = "Means over each run's seeds. " + ("; ".join(only) + ". " if only else "")
-    if mismatch:
-        text += ("No intervals: the two runs' test windows may differ (" + ", ".join(mismatch)
-                 + "), so their test numbers do not measure the same thing. ")
-    elif not enough:
-        text += ("No intervals: they need at least 2 seeds per model in both runs. The test "
-                 "windows are the same in both runs (equal data parameters and splits). ")
-    else:
-        text += ("95% CI: Welch's t-interval of B - A over seeds (the runs' seeds are "
-                 "independent samples; no verdict is drawn). The test windows are the same in "
-                 "both runs (equal data parameters and splits), so it covers seed-to-seed "
-                 "variation on these windows. ")
-    return text + ("Training times have no interval: they are comparable only on the same "
-                   "machine and load (see Environment).")
+def _has(histories: pd.DataFrame, column: str) -> bool:
+    return column in histories and histories[column].notna().any()
 
 
-def markdown_to_html(markdown: str, title: str) -> str:
-    """A small standalone HTML page of the Markdown (mistune, raw HTML escaped), inline CSS."""
-    import mistune
-
-    body = mistune.create_markdown(escape=True, plugins=["table"])(markdown)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
-            f"<body>\n{body}</body>\n</html>\n")
+FIGURE = "\0figure\0"  # where the figure goes in the page
 
 
 def compare_runs(a: Path, b: Path, out: Path | None = None) -> tuple[Path, Path]:
@@ -341,12 +288,14 @@ def compare_runs(a: Path, b: Path, out: Path | None = None) -> tuple[Path, Path]
     folder = ComparisonFolder(Path(out) if out is not None else default_out(a, b))
     png, loss_key = curves_png(side_a, side_b)
     atomic_write_bytes(folder.curves, png)
-    md = comparison_markdown(side_a, side_b, folder.curves.name, loss_key)
-    atomic_write_text(folder.markdown, md)
-    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    page = markdown_to_html(comparison_markdown(side_a, side_b, uri, loss_key),
-                            f"{side_a.run.root.name} vs {side_b.run.root.name}")
-    atomic_write_text(folder.html, page)
+    atomic_write_text(folder.markdown,
+                      comparison_markdown(side_a, side_b, folder.curves.name, loss_key))
+    alt = f"{_words(loss_key)}, A solid, B dashed"
+    before, after = comparison_markdown(side_a, side_b, FIGURE, loss_key).split(
+        f"![{alt}]({FIGURE})")
+    title = f"{side_a.run.root.name} vs {side_b.run.root.name}"
+    atomic_write_text(folder.html, export.report_html(export.page([before, (png, alt), after],
+                                                                  title)))
     return folder.markdown, folder.html
 
 

@@ -14,9 +14,9 @@ import html
 from charlm.checkpoint import configs_of, load_model
 from charlm.data import load_corpus
 from charlm.errors import CharlmError
+from charlm.experiment.run import Run
+from charlm.experiment.spec import RunSpec
 from charlm.generate import fit_prompt, stream
-from charlm.run import Run
-from charlm.spec import RunSpec
 
 
 class Sampler:
@@ -27,7 +27,7 @@ class Sampler:
         import ipywidgets as w
 
         self.run, self.spec, self._models = run, spec, {}
-        first = spec.run.prompts[0]
+        first = spec.generation.prompts[0]
         self._text = load_corpus(spec.data)
         wide = {"layout": w.Layout(width="95%"), "style": {"description_width": "90px"}}
         self.model = w.Dropdown(options=spec.run.models, description="model", **wide)
@@ -37,9 +37,9 @@ class Sampler:
                                          description="temperature", **wide)
         self.top_k = w.IntSlider(value=0, min=0, max=len(set(self._text)),
                                  description="top-k (0: all)", **wide)
-        self.length = w.IntSlider(value=spec.run.gen_length, min=10, max=2000, step=10,
+        self.length = w.IntSlider(value=spec.generation.gen_length, min=10, max=2000, step=10,
                                   description="length", **wide)
-        self.seed = w.IntText(value=spec.run.gen_seed, description="seed", **wide)
+        self.seed = w.IntText(value=spec.generation.gen_seed, description="seed", **wide)
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.output = w.Textarea(value="", layout=w.Layout(width="95%", height="16em"))
         self.status = w.HTML(value="")

@@ -1,8 +1,5 @@
-"""Where training runs execute: in this process (`local`) or as Ray tasks (`ray`).
-
-A training run, one model and seed or one trial of a search, is a `Job`: its configs, the
-folder that keeps its files, and whether it may read the test set. `run_jobs` trains jobs and
-returns their histories; the files in the run folder are the same either way.
+"""Training runs (`charlm.job.Job`s) as Ray tasks (executor=ray); the files in the run folder
+are the same as a local run's.
 
 With Ray, this process (the driver) owns the run folder, and no filesystem is shared with the
 workers. A Ray task trains one epoch of one run: it receives the run's checkpoint after its last
@@ -18,26 +15,26 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import multiprocessing
+import logging
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from charlm.atomic import atomic_write_bytes, atomic_write_json
-from charlm.checkpoint import load_checkpoint
-from charlm.config import Configs, RunConfig
+import charlm
+from charlm.atomic import atomic_write_bytes
+from charlm.checkpoint import history_so_far, load_checkpoint
+from charlm.config import Configs, ExecutionConfig
 from charlm.data import load_text
 from charlm.errors import CharlmError, ParameterError, PipelineError, TrainingDivergedError
-from charlm.run import CHECKPOINT_FILE, STEP_LOSSES_FILE, ModelFolder
-from charlm.train import resumable_checkpoint, resume_conflicts, run_training
+from charlm.folder import CHECKPOINT_FILE, STEP_LOSSES_FILE, ModelFolder
+from charlm.job import Job, record_divergence
+from charlm.scale.config import ScaleConfig
+from charlm.train import resumable_checkpoint, run_training
 
 RAY_RETRIES = 3  # a task lost with its worker or node is run again this many times
 GPU_SHARE = 0.25  # gpus_per_run=None on a cluster with GPUs: four small runs share one GPU
@@ -46,94 +43,6 @@ RAY_MISSING = ("executor=ray needs Ray: pip install -e '.[ray]' (or pip install 
                "or use executor=local.")
 
 
-@dataclass(frozen=True)
-class Job:
-    """One training run: what to train, where its files live, and whether it reads test."""
-
-    name: str  # how progress lines and errors name it, e.g. "lstm-s0", "gru lr=0.02 s100"
-    configs: Configs
-    folder: ModelFolder
-    # a trial of a search: scored on validation only, never on test; if its loss diverges,
-    # that is recorded in its folder (a result of the search) and the search goes on
-    trial: bool = False
-
-    @property
-    def epochs(self) -> int:
-        return self.configs.train.epochs
-
-    def diverged(self) -> bool:
-        """Whether this trial diverged at these very configs (a mark left by other settings
-        is dropped: those settings are not these)."""
-        mark = self.folder.diverged
-        if not mark.exists():
-            return False
-        try:
-            same = json.loads(mark.read_text())["configs"] == self.configs.to_dict()
-        except (ValueError, KeyError, TypeError):
-            same = False
-        if not same:
-            mark.unlink(missing_ok=True)
-        return same
-
-    def finished(self) -> bool:
-        """Every epoch done at these configs (a checkpoint of other settings is not)."""
-        if self.diverged():
-            return True
-        if not self.folder.checkpoint.exists():
-            return False
-        ckpt = load_checkpoint(self.folder.checkpoint)
-        return ckpt["epoch"] >= self.epochs and not resume_conflicts(ckpt, self.configs)
-
-
-def run_jobs(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> list[list[dict]]:
-    """Train every job (each resuming after its last finished epoch); their histories."""
-    if run_cfg.executor == "ray":
-        return run_on_ray(jobs, run_cfg, progress)
-    if min(run_cfg.jobs, len(jobs)) <= 1:
-        return [_train_here(job, None, progress) for job in jobs]
-    return _train_in_processes(jobs, min(run_cfg.jobs, len(jobs)), progress)
-
-
-# -- local
-def _train_here(job: Job, threads: int | None, progress: bool) -> list[dict]:
-    """Train one job in this process (or in a worker with `threads` threads)."""
-    if threads:
-        torch.set_num_threads(threads)
-    if job.diverged():
-        return job.folder.history_so_far()
-    cfg = job.configs
-    try:
-        return run_training(cfg.data, cfg.model, cfg.train, out_dir=job.folder.path,
-                            progress=progress, test=not job.trial).history
-    except TrainingDivergedError as exc:
-        if not job.trial:
-            raise
-        return _record_divergence(job, exc)
-
-
-def _record_divergence(job: Job, exc: TrainingDivergedError) -> list[dict]:
-    """A trial that diverged is a result of the search (that setting fails), not its end."""
-    atomic_write_json(job.folder.diverged, {"message": str(exc),
-                                            "configs": job.configs.to_dict()})
-    print(f"charlm: trial {job.name} diverged; recorded, the search goes on.", file=sys.stderr)
-    return job.folder.history_so_far()
-
-
-def _train_in_processes(jobs: list[Job], at_once: int, progress: bool) -> list[list[dict]]:
-    """`at_once` jobs at the same time, each in its own process with its share of threads.
-
-    spawn: no fork of a process holding torch threads. Leaving the block terminates the pool,
-    so an error in one job (raised here, with its type and message) or a Ctrl-C stops every job
-    at once; each keeps its finished epochs.
-    """
-    work = partial(_train_here, threads=max(1, torch.get_num_threads() // at_once),
-                   progress=False)
-    with multiprocessing.get_context("spawn").Pool(at_once) as pool:
-        return list(tqdm(pool.imap(work, jobs), total=len(jobs), disable=not progress,
-                         desc=f"{len(jobs)} runs, {at_once} at a time"))
-
-
-# -- Ray
 def import_ray():
     try:
         import ray
@@ -149,10 +58,6 @@ def connect(address: str = ""):
     ray = import_ray()
     if ray.is_initialized():
         return ray
-    import logging
-
-    import charlm
-
     options = {"logging_level": logging.WARNING, "log_to_driver": True}
     ours = os.environ.get(OWN_INSTANCE_ENV)  # the pipeline's instance, on this machine
     if address or (os.environ.get("RAY_ADDRESS") and os.environ["RAY_ADDRESS"] != ours):
@@ -167,11 +72,11 @@ def connect(address: str = ""):
 
 
 @contextlib.contextmanager
-def ray_instance(run_cfg: RunConfig):
+def ray_instance(scale: ScaleConfig):
     """For the pipeline: with executor=ray and no ray_address, one local Ray instance for the
     whole chain, which its notebooks join through RAY_ADDRESS (instead of each starting its
     own); stopped at the end. Otherwise nothing."""
-    if run_cfg.executor != "ray" or run_cfg.ray_address or os.environ.get("RAY_ADDRESS"):
+    if scale.executor != "ray" or scale.ray_address or os.environ.get("RAY_ADDRESS"):
         yield
         return
     ray = connect()
@@ -186,8 +91,9 @@ def ray_instance(run_cfg: RunConfig):
         ray.shutdown()
 
 
-def _train_epoch_remotely(configs: Configs, trial: bool, checkpoint: bytes | None, epoch: int,
-                          text: str, threads: int) -> dict[str, bytes]:
+def _train_epoch_remotely(configs: Configs, execution: ExecutionConfig, trial: bool,
+                          checkpoint: bytes | None, epoch: int, text: str, threads: int
+                          ) -> dict[str, bytes]:
     """A Ray task: train `epoch` of one run from its checkpoint; the run's files, as bytes."""
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="charlm-run-") as tmp:
@@ -195,7 +101,8 @@ def _train_epoch_remotely(configs: Configs, trial: bool, checkpoint: bytes | Non
             (Path(tmp) / CHECKPOINT_FILE).write_bytes(checkpoint)
         with contextlib.redirect_stderr(io.StringIO()):  # "resuming ...": the driver says it
             run_training(configs.data, configs.model, configs.train, out_dir=tmp,
-                         progress=False, text=text, test=not trial, until=epoch)
+                         progress=False, text=text, test=not trial, until=epoch,
+                         execution=execution)
         return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
 
 
@@ -210,14 +117,14 @@ def _write_files(folder: ModelFolder, files: dict[str, bytes]) -> None:
             atomic_write_bytes(folder.path / name, files[name])
 
 
-def _resources(ray, run_cfg: RunConfig, device: str) -> dict:
+def _resources(ray, scale: ScaleConfig, device: str) -> dict:
     """What one run asks of the cluster. gpus_per_run None: a share of a GPU where the cluster
     has GPUs and the run may use one. cpus_per_run None: a local run's thread count here, at
     most the CPUs of the largest node (a request no node can meet would wait forever)."""
-    gpus = run_cfg.gpus_per_run
+    gpus = scale.gpus_per_run
     if gpus is None:
         gpus = GPU_SHARE if device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0
-    cpus = run_cfg.cpus_per_run
+    cpus = scale.cpus_per_run
     if cpus is None:
         largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]),
                       default=0)
@@ -225,13 +132,13 @@ def _resources(ray, run_cfg: RunConfig, device: str) -> dict:
     return {"num_cpus": cpus, "num_gpus": gpus}
 
 
-def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> list[list[dict]]:
+def run_on_ray(jobs: list[Job], scale: ScaleConfig, progress: bool = True) -> list[list[dict]]:
     """Train the jobs as Ray tasks, one epoch each; this process writes every file. Jobs already
     finished in the run folder need no Ray at all (the pipeline trains before its notebooks)."""
     if all(job.finished() for job in jobs):
-        return [job.folder.history_so_far() for job in jobs]
-    ray = connect(run_cfg.ray_address)
-    resources = _resources(ray, run_cfg, jobs[0].configs.train.device)
+        return [history_so_far(job.folder) for job in jobs]
+    ray = connect(scale.ray_address)
+    resources = _resources(ray, scale, jobs[0].execution.device)
     task = ray.remote(max_retries=RAY_RETRIES, retry_exceptions=False, **resources)(
         _train_epoch_remotely)
     threads = max(1, int(resources["num_cpus"]))
@@ -247,7 +154,7 @@ def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> li
         if corpus not in texts:
             texts[corpus] = ray.put(load_text(corpus))
         ref = task.options(name=f"charlm {job.name} epoch {done + 1}").remote(
-            job.configs, job.trial, checkpoint, done + 1, texts[corpus], threads)
+            job.configs, job.execution, job.trial, checkpoint, done + 1, texts[corpus], threads)
         pending[ref] = job
 
     starts = []  # from the run folder: other settings refused, finished epochs kept
@@ -271,8 +178,8 @@ def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> li
             except TrainingDivergedError as exc:
                 if not job.trial:
                     raise
-                _record_divergence(job, exc)
-                bar.update(job.epochs - len(job.folder.history_so_far()))
+                record_divergence(job, exc)
+                bar.update(job.epochs - len(history_so_far(job.folder)))
                 continue
             _write_files(job.folder, files)
             history = load_checkpoint(job.folder.checkpoint)["history"]
@@ -291,7 +198,7 @@ def run_on_ray(jobs: list[Job], run_cfg: RunConfig, progress: bool = True) -> li
         raise
     finally:
         bar.close()
-    return [job.folder.history_so_far() for job in jobs]
+    return [history_so_far(job.folder) for job in jobs]
 
 
 def _result(ray, ref, job: Job) -> dict[str, bytes]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -9,9 +11,14 @@ import sys
 from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import Path
 
-from charlm.project import PROJECT_ROOT, in_checkout
+import torch
+
+import charlm
+from charlm.device import available_device
+from charlm.project import PACKAGE_DIR, PROJECT_ROOT, in_checkout
 
 PACKAGES = ("torch", "numpy", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert")
+CODE_SUFFIXES = (".py", ".j2", ".css", ".js", ".json")  # charlm's source, its template included
 COMMAND_TIMEOUT_S = 10  # git or sysctl slower than this (a huge tree, a hung mount) says nothing
 
 
@@ -22,17 +29,6 @@ def _output(*command: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout if out.returncode == 0 else None
-
-
-def available_device() -> str:
-    """The device `auto` means here: "cuda", else "mps" (Apple silicon), else "cpu"."""
-    import torch  # here, not at import: the report's sections need no torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def cpu_model() -> str:
@@ -52,8 +48,6 @@ def cpu_model() -> str:
 def gpu_name(device: str) -> str | None:
     """The accelerator `device` runs on: the CUDA GPU's name, "Apple M2 (MPS)", or None."""
     if device == "cuda":
-        import torch
-
         return torch.cuda.get_device_name(0)
     if device == "mps":
         chip = cpu_model()
@@ -100,8 +94,6 @@ def git_dirty(root: Path | None = PROJECT_ROOT) -> bool | None:
 def describe_environment() -> dict:
     """Device, CPU/GPU names, core count, package versions (every installed one under
     `packages`), the commit and whether the checkout had uncommitted changes (`git_dirty`)."""
-    import torch
-
     device = available_device()
     checkout = PROJECT_ROOT if in_checkout() else None  # installed from site-packages: no commit
     return {
@@ -120,7 +112,28 @@ def describe_environment() -> dict:
     }
 
 
-def hardware_line(env: dict) -> str:
-    """One line for the report: what this run ran on."""
-    where = env["gpu"] if env.get("gpu") else f"{env['cpu']} ({env['cpu_cores']} cores)"
-    return f"{where}, device {env['device']}, torch {env['torch_version']}"
+def code_hash(package: Path = PACKAGE_DIR) -> str:
+    """A hash of charlm's own source (every .py file and the report's template): it changes
+    with any edit, committed or not, as a commit and a dirty flag cannot tell apart."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in CODE_SUFFIXES
+                   and "__pycache__" not in p.parts and p.parent.name != "notebooks")
+    for path in files:
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def notebook_hash(path: Path) -> str:
+    """A hash of a notebook's cells (their types and sources; not outputs, counts or metadata,
+    which running or saving it rewrites)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    text = json.dumps([[c["cell_type"], "".join(c["source"])] for c in cells])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def code_record() -> dict:
+    """What code ran a step: charlm's version, commit, dirty flag and source hash."""
+    checkout = PROJECT_ROOT if in_checkout() else None
+    return {"charlm_version": charlm.__version__, "git_commit": git_commit(checkout),
+            "git_dirty": git_dirty(checkout), "code_hash": code_hash()}

@@ -1,15 +1,20 @@
-"""Named profiles: flat dicts of literals, each a field of the configs or of RunConfig.
-
-`charlm.spec.resolve` turns a profile plus overrides into one validated RunSpec.
+"""Named profiles (flat dicts of literals, each a field of one of the run's configs), and
+resolving one with overrides into a validated RunSpec.
 """
 
 from __future__ import annotations
 
-import sys
+import ast
+import dataclasses
+import json
 from typing import Any
 
+import torch
+
 from charlm import reference
+from charlm.config import field_help
 from charlm.errors import ParameterError
+from charlm.experiment.spec import PARTS, RunSpec
 
 # The fast recipe (tuned for a 2-core CPU, see benchmarks/results/): every position trains, small
 # batches, a high peak learning rate with clipping, cosine decay over the whole budget.
@@ -61,24 +66,16 @@ PROFILE_HELP = {  # one line each, for --help and --show
     "tune": "each model at its own learning rate, chosen on validation, then 3 seeds",
     "auto": "reference on CUDA, else fast",
 }
-DEPRECATED = {"seed": "reference"}  # old name -> new name
 PROFILE_NAMES = (*PROFILES, "auto")
 
 
 def auto_profile() -> str:
     """`reference` where CUDA is available, else `fast`."""
-    import torch
-
     return "reference" if torch.cuda.is_available() else "fast"
 
 
 def profile_name(profile: str) -> str:
-    """The profile a name stands for: auto and deprecated names resolved, unknown refused."""
-    if profile in DEPRECATED:
-        new = DEPRECATED[profile]
-        print(f"charlm: profile '{profile}' is deprecated, use '{new}' (the same run).",
-              file=sys.stderr)
-        profile = new
+    """The profile a name stands for: auto resolved, unknown refused."""
     if profile == "auto":
         profile = auto_profile()
     if profile not in PROFILES:
@@ -86,3 +83,39 @@ def profile_name(profile: str) -> str:
             f"profile={profile!r} is unknown: choose one of {', '.join(PROFILE_NAMES)}."
         )
     return profile
+
+
+def resolve(profile: str = "auto", overrides: dict[str, Any] | None = None) -> RunSpec:
+    """Profile + overrides -> a validated RunSpec (unknown names and bad values refused)."""
+    name = profile_name(profile)
+    return RunSpec.from_params({**PROFILES[name], **(overrides or {}), "profile": name})
+
+
+def show(profile: str = "auto", overrides: dict[str, Any] | None = None) -> str:
+    """A profile's resolved parameters, one line each with its description, without running
+    anything: `charlm report --profile fast --show`. A mark says where a value comes from."""
+    spec = resolve(profile, overrides)
+    name, overrides = spec.profile, overrides or {}
+    values, lines = spec.params(), [f"profile {name!r} ({PROFILE_HELP.get(name, '')}); "
+                                    "* set by the profile, + by -p, else the default"]
+    for cls in PARTS.values():
+        helps = field_help(cls)
+        lines.append(f"\n{cls.__name__}:")
+        for key in (f.name for f in dataclasses.fields(cls)):
+            mark = "+" if key in overrides else "*" if key in PROFILES[name] else " "
+            text = json.dumps(values[key])
+            lines.append(f" {mark} {key} = {text}" + (f"  # {helps[key]}" if helps.get(key)
+                                                      else ""))
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'key=value' from the command line; the value is read as a Python literal if it is one."""
+    if "=" not in text:
+        raise ParameterError(f"-p {text!r} is invalid: write -p key=value.")
+    key, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip().replace("-", "_"), value

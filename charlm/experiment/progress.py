@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from charlm.run import Run
-from charlm.spec import RunSpec
+from charlm.experiment import jobs
+from charlm.experiment.run import Run
+from charlm.experiment.spec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,8 @@ class Watched:
 def watched(run: Run, spec: RunSpec) -> list[Watched]:
     """Every training run of `spec` in `run`: the search's trials first, then every model and
     seed, in the order the notebooks train them."""
-    from charlm.tuning import trials
-
-    jobs = [Watched(f"trial {j.name}", j.folder.history, spec.train.epochs)
-            for j in (trials(run, spec) if spec.run.tune_space else [])]
-    return jobs + [Watched(f"{m}-s{s}", run.model(m, s).history, spec.train.epochs)
-                   for m in spec.run.models for s in spec.run.seeds]
+    return [Watched(f"trial {j.name}" if j.trial else j.name, j.folder.history, j.epochs)
+            for j in jobs.all_jobs(run, spec)]
 
 
 def _minutes(seconds: float) -> str:

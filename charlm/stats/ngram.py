@@ -10,17 +10,13 @@ drops the oldest character of h, and P_{-1} is uniform over the vocabulary. It i
 targets of the training windows only (text[start + seq_len] with its k preceding characters), so it
 sees exactly the characters a "last"-objective network trains on. Unlike a network it cannot
 recall a passage from a long context, which makes it a measure of how hard a test set's text is.
+It takes the encoded text and window starts as arrays (charlm.experiment.steps.ngram_on_splits
+cuts them from the corpus).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
-import torch
-
-from charlm.config import SPLITS, DataConfig
-from charlm.data import make_windows
 
 ORDERS = tuple(range(1, 9))  # context lengths 0..7 (an order-n model conditions on n - 1 chars)
 DEFAULT_ORDER = 5  # used where there is no validation set to choose the order on
@@ -39,13 +35,13 @@ def _lookup(table_keys: np.ndarray, table_counts: np.ndarray, keys: np.ndarray) 
     return np.where(hit, table_counts[idx] if found else 0, 0)
 
 
-def _losses_by_order(data: torch.Tensor, train_starts: torch.Tensor,
-                     eval_starts: torch.Tensor, seq_len: int, vocab_size: int, orders: int):
+def _losses_by_order(data: np.ndarray, train_starts: np.ndarray,
+                     eval_starts: np.ndarray, seq_len: int, vocab_size: int, orders: int):
     """Yield (order, per-window losses) for orders 1..`orders`, in one pass: each order's
     interpolation starts from the one below it, and each context key extends the shorter one."""
-    text = data.cpu().numpy().astype(np.int64)
-    train = train_starts.cpu().numpy() + seq_len  # target positions
-    test = eval_starts.cpu().numpy() + seq_len
+    text = np.asarray(data).astype(np.int64)
+    train = np.asarray(train_starts) + seq_len  # target positions
+    test = np.asarray(eval_starts) + seq_len
     prob = np.full(test.size, 1.0 / vocab_size)
     h_train = np.zeros(train.size, dtype=np.int64)  # code of the k characters before a target
     h_test = np.zeros(test.size, dtype=np.int64)
@@ -68,7 +64,7 @@ def _orders(seq_len: int, vocab_size: int, upto: int) -> list[int]:
     return [n for n in range(1, upto + 1) if n <= seq_len + 1 and fits(n, vocab_size)]
 
 
-def window_losses(data: torch.Tensor, train_starts: torch.Tensor, eval_starts: torch.Tensor,
+def window_losses(data: np.ndarray, train_starts: np.ndarray, eval_starts: np.ndarray,
                   seq_len: int, vocab_size: int, order: int = DEFAULT_ORDER) -> np.ndarray:
     """Per-window loss (nats) of an order-`order` Witten-Bell model on eval windows' targets.
 
@@ -82,38 +78,16 @@ def window_losses(data: torch.Tensor, train_starts: torch.Tensor, eval_starts: t
     return losses
 
 
-def choose_order(data: torch.Tensor, train_starts: torch.Tensor, val_starts: torch.Tensor,
+def choose_order(data: np.ndarray, train_starts: np.ndarray, val_starts: np.ndarray,
                  seq_len: int, vocab_size: int) -> tuple[int, dict[int, float]]:
     """The order with the lowest mean validation loss, and every order's validation loss.
 
     Without validation windows, DEFAULT_ORDER or the largest order below it that the window
     length and vocabulary allow (and no scores): the test set never chooses.
     """
-    if not val_starts.numel():
+    if not np.asarray(val_starts).size:
         return _orders(seq_len, vocab_size, DEFAULT_ORDER)[-1], {}
     top = _orders(seq_len, vocab_size, ORDERS[-1])[-1]
     scores = {n: float(losses.mean()) for n, losses in
               _losses_by_order(data, train_starts, val_starts, seq_len, vocab_size, top)}
     return min(scores, key=scores.get), scores
-
-
-def score_splits(cfg: DataConfig) -> dict:
-    """The n-gram model on the test windows of both splits of cfg's text, at one order chosen
-    on the validation windows of cfg's own split.
-
-    Returns {"order": n, "val_losses": {order: loss}, "boundary": the first window of the
-    contiguous split's test text, "random": {"starts", "losses"}, "contiguous": {...}},
-    per-window arrays in text order.
-    """
-    windows = {s: make_windows(dataclasses.replace(cfg, split=s)) for s in SPLITS}
-    own = windows[cfg.split]
-    order, val_losses = choose_order(own.data, own.train_starts, own.val_starts, own.seq_len,
-                                     own.vocab.size)
-    out = {"order": order, "val_losses": val_losses,
-           "boundary": int(windows["contiguous"].test_starts.min())}
-    for split, w in windows.items():
-        starts, _ = torch.sort(w.test_starts)
-        out[split] = {"starts": starts.numpy(),
-                      "losses": window_losses(w.data, w.train_starts, starts, w.seq_len,
-                                              w.vocab.size, order)}
-    return out

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from charlm.stats import (
+from charlm.stats.intervals import (
     ALPHA,
     MIN_SEEDS,
     TIME_FLOOR,

@@ -16,6 +16,8 @@ import matplotlib.ticker
 import pandas as pd
 import seaborn as sns
 
+from charlm.stats.search import setting_name
+
 WIDTH, HEIGHT = 7.0, 4.0  # inches, the axes of a one-panel figure
 LEGEND_INSIDE_UP_TO = 2  # models; beyond this the legend would cover the curves
 MARKERS_UP_TO = 12  # points per line; beyond this markers hide the line
@@ -234,8 +236,6 @@ def tuning_curves(trials: pd.DataFrame, choice: dict, path=None,
                   models: Sequence[str] | None = None):
     """Validation loss against the searched values, per model: every trial a dot, the mean over
     tune seeds a line, each model's chosen setting a star (diverged trials: an x at the top)."""
-    from charlm.tuning import setting_name
-
     key = next(iter(choice["space"]))  # the x axis: the first searched setting
     others = [k for k in choice["space"] if k != key]
     df = trials.copy()
@@ -268,3 +268,25 @@ def tuning_curves(trials: pd.DataFrame, choice: dict, path=None,
            ylabel="validation loss (nats), last epoch")
     _legend(ax, models)
     return _save(fig, path)
+
+
+def runs_overlaid(mean: pd.DataFrame, key: str, words: str, models: list[str],
+                  runs: list[str]):
+    """Two runs' curves of `key` (mean over seeds), per epoch and against training seconds:
+    the first run solid, the second dashed (charlm compare)."""
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+        for ax, x, xlabel in ((axes[0], "epoch", "epoch"),
+                              (axes[1], "elapsed_train_seconds", "training seconds")):
+            sns.lineplot(data=mean, x=x, y=key, hue="model", hue_order=models, style="run",
+                         style_order=runs, dashes=["", (4, 2)], marker="o", estimator=None,
+                         ax=ax, legend=ax is axes[1])
+            ax.set(xlabel=xlabel, ylabel=f"{words} (nats)")
+        axes[0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        fig.suptitle(f"{words.capitalize()}, mean over seeds: {runs[0]} solid, {runs[1]} dashed")
+        fig.tight_layout()
+    return fig
+
+
+def close(fig) -> None:
+    plt.close(fig)

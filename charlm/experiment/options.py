@@ -1,0 +1,118 @@
+"""What a whole run does beyond training one model: the comparison, the samples, the search.
+
+`RunConfig` says what is compared (models, seeds, extra pairs, the split per seed);
+`GenerationConfig` what the samples are; `SearchConfig` what is searched before training. A field
+that the training step reads is declared `trains=True`: the pipeline derives from that which
+changes re-run training (charlm.experiment.chain).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from charlm import reference
+from charlm.config import (
+    TUNABLE,
+    TrainConfig,
+    boolean,
+    integer,
+    non_empty_list,
+    param,
+    parse_model_name,
+    positive_float,
+    positive_int,
+)
+from charlm.errors import ParameterError
+
+
+@dataclass
+class RunConfig:
+    """What a whole run compares: models, seeds and extra pairs."""
+
+    models: list = param(
+        help="model names: a cell, optionally -h<hidden size> and @<split> (gru-h149, "
+        "lstm@contiguous)", factory=lambda: list(reference.MODELS))
+    seeds: list = param(help="each model is trained once per seed", factory=lambda: [0],
+                        trains=True)
+    pairs: list = param(help="[A, B] pairs compared beyond the first two models", factory=list)
+    split_per_seed: bool = param(
+        False, "each seed its own random split (split_seed + seed), so that intervals over "
+        "seeds cover the choice of test windows too, not only initialisation and data order on "
+        "one test set", trains=True)
+
+    def __post_init__(self) -> None:
+        for key in ("models", "seeds"):
+            non_empty_list(key, getattr(self, key))
+        if len(self.models) < 2:
+            raise ParameterError(f"models={self.models!r} is invalid: a comparison needs two.")
+        for name in self.models:
+            parse_model_name(name)
+        for s in self.seeds:
+            integer("seeds", s)
+        if len(set(self.seeds)) != len(self.seeds) or len(set(self.models)) != len(self.models):
+            raise ParameterError("seeds and models must not repeat.")
+        for pair in self.pairs:
+            if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                    or not set(pair) <= set(self.models)):
+                raise ParameterError(f"pairs: {pair!r} is invalid: each pair is two of the "
+                                     f"models {self.models}.")
+        boolean("split_per_seed", self.split_per_seed)
+
+
+@dataclass
+class GenerationConfig:
+    """The samples of each model that the report shows."""
+
+    prompts: list = param(help="what the samples start from; the default (the reference's) "
+                          "drops what the corpus lacks", factory=lambda: [reference.PROMPT])
+    temperatures: list = param(help="of the samples", factory=lambda: [0.5, 0.8, 1.0])
+    gen_length: int = param(200, "characters generated per sample")
+    gen_seed: int = param(0, "sampling seed of the samples")
+
+    def __post_init__(self) -> None:
+        for key in ("prompts", "temperatures"):
+            non_empty_list(key, getattr(self, key))
+        for t in self.temperatures:
+            positive_float("temperatures", t)
+        for p in self.prompts:
+            if not isinstance(p, str) or not p:
+                raise ParameterError(f"prompts: {p!r} is invalid: each is a non-empty string.")
+        positive_int("gen_length", self.gen_length)
+        integer("gen_seed", self.gen_seed)
+
+
+@dataclass
+class SearchConfig:
+    """The search before training: each model at its own best setting, chosen on validation."""
+
+    tune_space: dict = param(
+        help="the search before training: {training setting: [values]}; every combination is "
+        "tried per model, scored on validation, and each model trains at its best; {} = no "
+        "search", factory=dict, trains=True)
+    tune_seeds: list = param(help="each combination, once per seed", factory=lambda: [100],
+                             trains=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tune_space, dict):
+            raise ParameterError(f"tune_space={self.tune_space!r} is invalid: a dict of setting "
+                                 "-> list of values, e.g. {'lr': [0.005, 0.01, 0.02]}.")
+        for key, values in self.tune_space.items():
+            if key not in TUNABLE:
+                raise ParameterError(
+                    f"tune_space: {key!r} cannot be searched: choose among {', '.join(TUNABLE)} "
+                    "(the other settings define what is compared)."
+                )
+            non_empty_list(f"tune_space[{key!r}]", values)
+            if len(set(map(repr, values))) != len(values):
+                raise ParameterError(f"tune_space[{key!r}]={values!r} repeats a value.")
+            for value in values:
+                TrainConfig(**{key: value})  # refused as the setting itself would be
+        # as the run folder stores it (tuples as lists), so that a resolved run equals a stored one
+        self.tune_space = json.loads(json.dumps(self.tune_space))
+        non_empty_list("tune_seeds", self.tune_seeds)
+        self.tune_seeds = list(self.tune_seeds)
+        for s in self.tune_seeds:
+            integer("tune_seeds", s)
+        if len(set(self.tune_seeds)) != len(self.tune_seeds):
+            raise ParameterError("tune_seeds must not repeat.")

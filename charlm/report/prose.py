@@ -1,0 +1,311 @@
+"""Every sentence the report writes from the run's numbers, in one module.
+
+Each sentence states what was measured and draws only the conclusion its numbers carry; where
+the numbers point the other way, the other sentence is written. Inputs are the tables notebook
+04 wrote (charlm.stats.verdicts) and the search's choice (charlm.stats.search).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from charlm import reference
+from charlm.report.tables import fmt, main_rows, scale_of
+from charlm.stats.intervals import ALPHA, MIN_SEEDS, TIME_FLOOR
+from charlm.stats.search import setting_name
+from charlm.stats.verdicts import METRICS, interval_of
+
+WORDS = {"train_time": "faster", "size_mb": "smaller"}
+
+
+
+RULES = (f"Verdicts: model size is exact. Test loss, accuracy and training loss: a winner only "
+         f"with at least {MIN_SEEDS} seeds and a Holm-adjusted p-value below {ALPHA:.2f}, the "
+         "correction taken over every such test in this report (all pairs and metrics); with "
+         "fewer seeds the verdict is 'not established' and says why. Training time: models train "
+         "one after another, so the machine's drift lands on one model and seeds do not cover "
+         f"it; a winner needs times more than {TIME_FLOOR:.0%} apart (the floor, above the "
+         f"run-to-run spread measured on the development machines), and with {MIN_SEEDS} seeds "
+         "or more also the Holm test.")
+
+
+def _diff_text(key: str, c) -> str:
+    """The interval of a comparison row in words, with what it covers."""
+    iv, (scale, unit) = interval_of(c), scale_of(key)
+    if iv is None or iv.method == "exact":
+        return ""
+    text = (f"95% CI of the difference [{iv.low * scale:+.4g}, {iv.high * scale:+.4g}]{unit}, "
+            f"{iv.method}, n={iv.n}; it covers {c.covers}")
+    return f" ({text})"
+
+
+def _apart(key: str, c) -> str:
+    """How far apart two means are: percentage points for accuracy, relative otherwise."""
+    if key == "test_accuracy":
+        return f"{abs(c.mean_a - c.mean_b) * 100:.2f} percentage points"
+    rel = abs(c.mean_a - c.mean_b) / max(abs(c.mean_a), abs(c.mean_b), 1e-12)
+    return f"{rel:.1%}"
+
+
+def analysis_sentences(comparisons: pd.DataFrame) -> list[str]:
+    """One sentence per metric of the main pair, written from its numbers and verdict."""
+    out = []
+    for c in main_rows(comparisons).itertuples():
+        metric, a, b = METRICS[c.metric], c.a.upper(), c.b.upper()
+        pair = f"{fmt(c.metric, c.mean_a)} for {a} vs {fmt(c.metric, c.mean_b)} for {b}"
+        if isinstance(c.winner, str):
+            win = c.winner.upper()
+            loser = b if win == a else a
+            word = WORDS.get(c.metric, "higher" if metric.higher_is_better else "lower")
+            out.append(f"{metric.label}: {win} is {word} than {loser} by {_apart(c.metric, c)} "
+                       f"({pair}){_diff_text(c.metric, c)}.")
+        else:
+            out.append(f"{metric.label}: {pair}; no winner ({c.verdict})"
+                       f"{_diff_text(c.metric, c)}.")
+    return out
+
+
+def pair_sentence(c) -> str:
+    """One sentence on the test loss of a further pair (a comparison row of test_loss)."""
+    a, b = c.a.upper(), c.b.upper()
+    head = f"Test loss {a} {c.mean_a:.4f} vs {b} {c.mean_b:.4f}: "
+    if isinstance(c.winner, str):
+        head += f"{c.winner.upper()} is lower by {abs(c.estimate):.4f} nats"
+    else:
+        head += f"no winner ({c.verdict})"
+    return head + _diff_text("test_loss", c) + "."
+
+
+def _ngram(held_out: pd.DataFrame) -> pd.DataFrame:
+    return held_out[held_out.scorer.str.endswith("-gram counts")]
+
+
+def floor_sentence(held_out: pd.DataFrame, split: str, chosen_on_validation: bool) -> str:
+    """The n-gram count model's test loss on the run's split against the networks'."""
+    counts = _ngram(held_out)
+    counts = counts[counts.split == split]
+    if counts.empty:
+        return ""
+    floor = float(counts.test_loss.iloc[0])
+    nets = held_out[~held_out.scorer.str.endswith("-gram counts") & (held_out.split == split)]
+    name = counts.scorer.iloc[0].removesuffix(" counts")
+    how = ("its order chosen on validation" if chosen_on_validation
+           else "a fixed order: no validation set to choose one")
+    text = (f"A character {name} count model (Witten-Bell smoothing, {how}, no training beyond "
+            f"counting) scores {floor:.4f} nats on the {split} split's test windows")
+    if len(nets):
+        best = nets.loc[nets.test_loss.idxmin()]
+        side = "below" if best.test_loss < floor else "above"
+        text += (f"; the best network here, {best.scorer.upper()}, is "
+                 f"{abs(floor - best.test_loss):.4f} nats {side} it")
+    return text + "."
+
+
+def _worse(x: float) -> str:
+    return f"{abs(x):.4f} nats {'worse' if x > 0 else 'better'}"
+
+
+def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
+    """Why the contiguous split's test loss is higher, from the measured parts of the gap.
+
+    verdict/established: the comparison's verdict on the pair's test loss; the parts are
+    reported either way, a reason is drawn only for an established, positive gap.
+    """
+    c, r, seeds = gap.contiguous.upper(), gap.random.upper(), int(gap.seeds)
+    text = (f"{c} minus {r}: {gap.gap:+.4f} nats of test loss (mean over {seeds} "
+            f"seed{'s' * (seeds != 1)}; {verdict}). Measured: on its test windows inside the "
+            f"text the contiguous split tests on, {r} does {_worse(gap.harder)} than on all its "
+            f"test windows, and on those very windows {c}, which never trained on that text, "
+            f"does {_worse(gap.unseen)} than {r}.")
+    has_counts = np.isfinite(gap.get("ngram_gap", np.nan))
+    if has_counts:
+        n = int(gap.ngram_order)
+        text += (f" A {n}-gram count model, which cannot recall a passage longer than {n - 1} "
+                 f"characters, shows a gap of {gap.ngram_gap:+.4f} between the same splits.")
+    if not established:
+        return text + " No reason is drawn from these parts: the gap itself is not established."
+    if gap.gap <= 0:
+        return text + (" The contiguous model does better here, so there is no extra loss to "
+                       "explain.")
+    # the parts are point estimates (means over seeds): they suggest, they do not prove
+    if gap.unseen > 0 and gap.harder < 0.5 * gap.unseen:
+        text += (" These parts suggest the gap is not that text being harder; it is having "
+                 "trained (or not) on the text around the test windows.")
+    elif gap.harder > 0:
+        text += " These parts suggest a large part of the gap is that text being harder."
+    else:
+        text += " These parts do not add up to a simple reason."
+    if has_counts and gap.ngram_gap >= gap.gap:
+        text += (" The count model's gap is as large: text from unseen plays (other names, words "
+                 "and turns of phrase) alone produces a gap of this size, without recall of "
+                 "overlapping windows (which this does not rule out).")
+    elif has_counts:
+        text += (f" The count model's gap is smaller: the remaining "
+                 f"{gap.gap - max(gap.ngram_gap, 0):.4f} nats may be the network recalling "
+                 "passages from overlapping training windows, which the count model cannot do.")
+    return text
+
+
+def _noise_of_difference(choice: dict) -> float | None:
+    """How much a difference of two settings' means over the tune seeds varies: about
+    sd * sqrt(2 / n), sd the seed-to-seed standard deviation of one trial."""
+    spread, n = choice["seed_spread"], choice["seeds_per_setting"]
+    return None if spread is None else spread * math.sqrt(2 / n)
+
+
+def _difference(d: float, noise: float | None) -> str:
+    return f"{d:+.4f}" + (" (within the seed noise)" if noise is not None and abs(d) < noise
+                          else "")
+
+
+def shared_sentence(choice: dict, pair: tuple[str, str], base: dict | None = None) -> str:
+    """Whether the comparison of `pair` on validation changes between one shared setting (the
+    best for all models together, and the run's own where the search tried it) and each model at
+    its own best, with the trials' seed noise."""
+    a, b = pair
+    scores, shared = choice["scores"], setting_name(choice["shared"])
+    own = {m: setting_name(choice["chosen"][m]) for m in pair}
+    n, spread = choice["seeds_per_setting"], choice["seed_spread"]
+    noise = _noise_of_difference(choice)
+    noise_text = (f"Each setting ran {n} seeds; one trial's validation loss varies by "
+                  f"{spread:.4f} nats between seeds (standard deviation), so a difference of two "
+                  f"means varies by about {noise:.4f}." if noise is not None else
+                  "Each setting ran one seed, so these differences carry no estimate of their "
+                  "noise.")
+    base_name = setting_name(base) if base else None
+    base_text = ""
+    if (base_name and base_name in scores[a] and base_name != shared
+            and None not in (scores[a][base_name], scores[b][base_name])):
+        base_text = (f" At the run's own setting without a search ({base_name}), {a} minus {b} "
+                     f"is {_difference(scores[a][base_name] - scores[b][base_name], noise)}.")
+    if own[a] == own[b] == shared:
+        return (f"{a} and {b} both do best at {shared}, the shared setting: tuning each on its "
+                f"own changes nothing in this comparison.{base_text} {noise_text}")
+    if None in (scores[a][shared], scores[b][shared], scores[a][own[a]], scores[b][own[b]]):
+        return (f"Some trials diverged, so the shared and the tuned comparisons cannot be set "
+                f"side by side. {noise_text}")
+    d_shared = scores[a][shared] - scores[b][shared]
+    d_own = scores[a][own[a]] - scores[b][own[b]]
+    verdict = ("The sign is the same either way" if np.sign(d_shared) == np.sign(d_own) else
+               "The ranking flips: at one shared setting the comparison says more about the "
+               "setting than about the models")
+    return (f"At the shared setting ({shared}, the best one for all models together), {a} minus "
+            f"{b} is {_difference(d_shared, noise)} nats on validation; each at its own best "
+            f"({a} {own[a]}, {b} {own[b]}), {_difference(d_own, noise)}. {verdict}."
+            f"{base_text} {noise_text} The test-set verdict, over the run's seeds, is in the "
+            "results.")
+
+
+
+
+def reference_sentence(runs: pd.DataFrame, summary: pd.DataFrame, corpus: str,
+                       max_chars: int | None) -> str:
+    """Each reference model's test loss against the reference's, with the run's interval."""
+    if corpus or max_chars:
+        return "The reference's numbers are for all of Tiny Shakespeare: not comparable here. "
+    summary, text = summary.set_index(["model", "metric"]), ""
+    for model in reference.MODELS:
+        rows = runs[runs.model == model]
+        if rows.empty or (rows.split != "random").any():
+            continue
+        ref = reference.number("test_loss", model)
+        if len(rows) >= 2:
+            s = summary.loc[(model, "test_loss")]
+            low, high, covers = s.ci_low, s.ci_high, f"seed noise over {len(rows)} seeds"
+        else:
+            r = rows.iloc[0]
+            low, high = r.test_loss_low, r.test_loss_high
+            covers = "test-set noise of one seed; seed-to-seed variation is not covered"
+        where = ("matches the reference's {ref} within noise" if low <= ref <= high
+                 else "is below the reference's {ref}" if high < ref
+                 else "is above the reference's {ref}").format(ref=ref)
+        text += (f"{model.upper()}'s test loss {rows.test_loss.mean():.4f} {where} (95% "
+                 f"interval [{low:.4f}, {high:.4f}], {covers}). ")
+    return text
+
+
+def conclusion_sentences(comparisons: pd.DataFrame) -> str:
+    """What the main pair's verdicts establish, and what they leave open, and why."""
+    main = main_rows(comparisons)
+    a, b = (x.upper() for x in main.iloc[0][["a", "b"]])
+    decided = [f"{METRICS[c.metric].label.lower()}: {c.winner.upper()}"
+               for c in main.itertuples() if isinstance(c.winner, str)]
+    open_: dict[str, list[str]] = {}
+    for c in main.itertuples():
+        if not isinstance(c.winner, str):
+            open_.setdefault(c.verdict, []).append(METRICS[c.metric].label.lower())
+    text = f"{a} against {b}. "
+    text += (f"Established: {'; '.join(decided)}. " if decided
+             else "No difference between the two models is established. ")
+    for verdict, labels in open_.items():
+        text += f"No winner for {', '.join(labels)}: {verdict}. "
+    return text
+
+
+def seeds_cover_sentence(split_per_seed: bool) -> str:
+    return ("The interval covers seed noise (initialisation and data order)"
+            + (" and each seed's own split." if split_per_seed else " on fixed test windows."))
+
+
+def settings_note(settings: pd.DataFrame, equal: int) -> str:
+    """How many parameters of two compared runs differ (charlm compare)."""
+    per_model = settings["Parameter"].str.contains("[", regex=False).sum()
+    if not len(settings):
+        return f"None: all {equal} parameters are equal."
+    text = (f"{len(settings) - per_model} parameters differ; {equal} are equal in both runs "
+            "(not shown).")
+    return text + (" `key` [model]: the value that model trained with, where a search "
+                   "(`tune_space`) chose it per model." if per_model else "")
+
+
+def metrics_note(enough: bool, mismatch: list[str], only: list[str]) -> str:
+    """What the compared metrics' intervals mean, or why there are none (charlm compare)."""
+    text = "Means over each run's seeds. " + ("; ".join(only) + ". " if only else "")
+    if mismatch:
+        text += ("No intervals: the two runs' test windows may differ (" + ", ".join(mismatch)
+                 + "), so their test numbers do not measure the same thing. ")
+    elif not enough:
+        text += ("No intervals: they need at least 2 seeds per model in both runs. The test "
+                 "windows are the same in both runs (equal data parameters and splits). ")
+    else:
+        text += ("95% CI: Welch's t-interval of B - A over seeds (the runs' seeds are "
+                 "independent samples; no verdict is drawn). The test windows are the same in "
+                 "both runs (equal data parameters and splits), so it covers seed-to-seed "
+                 "variation on these windows. ")
+    return text + ("Training times have no interval: they are comparable only on the same "
+                   "machine and load (see Environment).")
+
+
+# -- what each notebook found, said at its end
+def data_finding(characters: int, vocabulary: int, entropy: float, test_windows: int) -> str:
+    return (f"The run reads {characters:,} characters, {vocabulary} of them distinct. A model "
+            f"that knew only how often each character occurs would score {entropy:.3f} nats per "
+            f"character (the frequencies' entropy): every model here must do better than that, "
+            f"from context. The test set holds {test_windows:,} windows, read once, after "
+            "training.")
+
+
+def search_finding(choice: dict | None, pair: tuple[str, str], base: dict) -> str:
+    """Whether the search changes the main comparison ("" where the run searched nothing)."""
+    return "" if choice is None else shared_sentence(choice, pair, base)
+
+
+def training_finding(last: pd.DataFrame) -> str:
+    """The final epoch of each model over its seeds (notebook 03's table)."""
+    loss = "val_loss" if "val_loss" in last and last["val_loss"].notna().any() else "train_loss"
+    words = {"val_loss": "validation", "train_loss": "training"}[loss]
+    parts = [f"{m.upper()} {g[loss].mean():.4f}" + (f" ± {g[loss].std(ddof=1):.4f}"
+                                                     if len(g) > 1 else "")
+             for m, g in last.groupby("model", sort=False)]
+    return (f"Final {words} loss (mean ± sd over seeds): " + "; ".join(parts) + ". The test "
+            "set's numbers and whether any difference is beyond the noise: notebook 04.")
+
+
+def samples_finding(shares: pd.Series) -> str:
+    """shares: per model, the share of its samples' words that occur in the corpus."""
+    parts = [f"{m.upper()} {v:.0%}" for m, v in shares.items()]
+    return ("Share of the samples' words that are words of the corpus: " + ", ".join(parts)
+            + ". A rough look at spelling only: it says nothing of grammar or sense.")

@@ -1,0 +1,138 @@
+"""The report's tables: DataFrames formatted for reading, and Markdown from them.
+
+Each function takes tables as notebook 04 wrote them (charlm.experiment.run) and formats them;
+nothing is computed again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from charlm.stats.verdicts import METRICS, interval_of
+
+
+def fmt(key: str, value: float) -> str:
+    return METRICS[key].fmt.format(value) if np.isfinite(value) else "n/a"
+
+
+def md_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (no extra dependency), `|` in cells escaped."""
+    cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    head = "| " + " | ".join(map(cell, df.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(map(cell, r)) + " |" for r in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _mean_and_spread(key: str, values: np.ndarray) -> str:
+    """One model's entry in the table: the value, or mean ± std over seeds."""
+    if len(values) == 1 or key == "size_mb":
+        return fmt(key, values[0])
+    return f"{fmt(key, values.mean())} ± {fmt(key, values.std(ddof=1))}"
+
+
+def main_rows(comparisons: pd.DataFrame) -> pd.DataFrame:
+    return comparisons[comparisons["main"].astype(bool)]
+
+
+def comparison_table(runs: pd.DataFrame, comparisons: pd.DataFrame) -> pd.DataFrame:
+    """The reference's table: a row per metric, a column per model, the main pair's verdict."""
+    main = main_rows(comparisons).set_index("metric")
+    a, b = main.iloc[0][["a", "b"]]
+    models = list(dict.fromkeys([a, b, *runs.model]))
+    rows = []
+    for key, metric in METRICS.items():
+        row = {"Metric": metric.label}
+        for m in models:
+            row[m.upper()] = _mean_and_spread(key, runs.loc[runs.model == m, key].to_numpy())
+        row[f"Verdict, {a.upper()} vs {b.upper()}"] = main.loc[key, "verdict"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def seeds_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per model and metric: mean, standard deviation and 95% t-interval over seeds."""
+    rows = []
+    for s in summary.itertuples():
+        if s.metric == "size_mb":
+            continue
+        show = lambda v, k=s.metric: fmt(k, v)  # noqa: E731
+        ci = "n/a" if s.n < 2 else f"[{show(s.ci_low)}, {show(s.ci_high)}]"
+        rows.append({"Model": s.model.upper(), "Metric": METRICS[s.metric].label,
+                     "Mean": show(s.mean), "Std": "n/a" if s.n < 2 else show(s.std),
+                     "95% CI over seeds": ci, "Seeds": s.n})
+    return pd.DataFrame(rows)
+
+
+def scale_of(key: str) -> tuple[float, str]:
+    """Differences of accuracy in percentage points, of time in seconds."""
+    return {"test_accuracy": (100, " pp"), "train_time": (1, " s")}.get(key, (1, ""))
+
+
+def differences_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Every difference A - B but size (exact), with its interval, what the interval covers, the
+    p-value and the Holm-adjusted p-value that decides the verdict."""
+    rows = []
+    for c in comparisons[comparisons.metric != "size_mb"].itertuples():
+        d, (scale, unit) = interval_of(c), scale_of(c.metric)
+        ci = "none" if d is None else f"[{d.low * scale:+.4g}, {d.high * scale:+.4g}]{unit}"
+        rows.append({"A - B": f"{c.a.upper()} - {c.b.upper()}", "Metric": METRICS[c.metric].label,
+                     "Difference": f"{c.estimate * scale:+.4g}{unit}", "95% CI": ci,
+                     "Covers": c.covers if isinstance(c.covers, str) else "n/a",
+                     "p": "n/a" if d is None or d.p_value is None else f"{d.p_value:.3g}",
+                     "Holm p": f"{c.p_holm:.3g}" if pd.notna(c.p_holm) else "n/a",
+                     "Verdict": c.verdict})
+    return pd.DataFrame(rows)
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs table: every model and seed, with its test loss's interval (test-set noise)."""
+    return pd.DataFrame([{
+        "Model": r.model.upper(), "Seed": r.seed, "Split": r.split,
+        "Train loss": f"{r.train_loss:.4f}",
+        "Test loss [95% CI, test-set noise]":
+            f"{r.test_loss:.4f} [{r.test_loss_low:.4f}, {r.test_loss_high:.4f}]",
+        "Accuracy": f"{r.test_accuracy:.2%}", "Time": f"{r.train_time:.1f} s",
+    } for r in runs.itertuples()])
+
+
+def held_out_table(held_out: pd.DataFrame, test_share: float) -> pd.DataFrame:
+    """Every model's and the n-gram's test loss, inside the late text and elsewhere."""
+    shown = lambda v: "n/a" if not np.isfinite(v) else f"{v:.4f}"  # noqa: E731
+    table = held_out.astype({"n_late": int, "n_early": int})
+    table = table.assign(scorer=table.scorer.map(lambda s: s if "gram" in s else s.upper()),
+                         **{col: table[col].map(shown)
+                            for col in ("test_loss", "late_loss", "early_loss")})
+    return table.rename(columns={
+        "scorer": "Model", "split": "Split", "test_loss": "Test loss",
+        "late_loss": f"in the last {test_share:.0%} of the text",
+        "early_loss": "elsewhere", "n_late": "windows there", "n_early": "windows elsewhere"})
+
+
+def architectures_table(runs: pd.DataFrame, num_layers: int) -> pd.DataFrame:
+    runs = runs.drop_duplicates("model")
+    return runs[["model", "cell", "hidden_size", "parameters", "size_mb"]].assign(
+        layers=num_layers, size_mb=runs.size_mb.map(lambda v: f"{v:.2f}"))
+
+
+def reference_table(reference) -> pd.DataFrame:
+    """The reference report's table, as it printed it."""
+    return pd.DataFrame([{"Metric": metric.label,
+                          **{f"Reference {name.upper()}": reference.as_printed(key, name)
+                             for name in reference.MODELS}}
+                         for key, metric in METRICS.items()])
+
+
+def corpus_name(corpus: str, max_chars: int | None) -> str:
+    """The text the run used, in words: Tiny Shakespeare or the file's name, and any cut."""
+    name = "Tiny Shakespeare" if not corpus else f"`{Path(corpus).name}`"
+    return name + (f" (first {max_chars:,} characters)" if max_chars else "")
+
+
+def hardware_line(env: dict) -> str:
+    """One line for the report: what this run ran on."""
+    where = env["gpu"] if env.get("gpu") else f"{env['cpu']} ({env['cpu_cores']} cores)"
+    return f"{where}, device {env['device']}, torch {env['torch_version']}"

@@ -1,0 +1,103 @@
+"""The search before training: each model at its own best setting, chosen on validation.
+
+`tune_space` ({setting: [values]}, e.g. {"lr": [0.005, 0.01, 0.02]}) gives settings, every
+combination of its values. Each model of the run is trained at each setting once per tune seed
+(a trial: the run's budget, scored on the validation windows, never on test). Per model, the
+setting with the lowest validation loss (mean over tune seeds) is chosen, and the run's models
+train at their chosen settings with the run's seeds. The shared setting, the lowest mean over
+the models, is what one setting for all would have been (charlm.report.prose.shared_sentence
+says whether the comparison changes between the two). Nothing here reads a file: the trials
+come as a table (charlm.experiment.jobs.trial_table).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+
+from charlm.errors import PipelineError
+
+METRIC = "val_loss"  # what the search minimises: the last epoch's loss on every validation window
+
+
+def settings(space: dict[str, list]) -> list[dict]:
+    """Every combination of the space's values, in the order declared."""
+    keys = list(space)
+    return [dict(zip(keys, values)) for values in itertools.product(*space.values())]
+
+
+def setting_name(setting: dict) -> str:
+    """A setting in a few characters, e.g. "lr=0.02" or "batch_size=64,lr=0.01" (keys sorted:
+    the same setting has one name, whatever order the space was written in)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(setting.items()))
+
+
+def choose(table: pd.DataFrame, space: dict[str, list], models: list[str],
+           tune_seeds: list[int] | None = None) -> dict:
+    """Per model, the setting with the lowest mean validation loss over tune seeds; the shared
+    setting (lowest mean over the models); the mean scores and the seed spread behind them.
+
+    A setting whose trial diverged (NaN) is never chosen."""
+    by = settings(space)
+    names = [setting_name(s) for s in by]
+    # a setting that diverged for any seed has no mean: it is never chosen
+    means = table.groupby(["model", "setting"])[METRIC].agg(lambda v: v.mean(skipna=False))
+    scores = {m: {n: _number(means.get((m, n))) for n in names} for m in models}
+
+    def best(values: dict, who: str) -> str:
+        finite = {n: v for n, v in values.items() if v is not None}
+        if not finite:
+            raise PipelineError(
+                f"every setting of the search diverged for {who}: nothing to choose. Search "
+                "smaller values (e.g. of lr) or set grad_clip, then run again (the diverged "
+                "trials are kept as results)."
+            )
+        return min(finite, key=finite.get)
+
+    shared_scores = {n: None if any(scores[m][n] is None for m in models)
+                     else float(np.mean([scores[m][n] for m in models])) for n in names}
+    spread = table.groupby(["model", "setting"])[METRIC].std(ddof=1).dropna()
+    return {
+        "metric": METRIC,
+        "space": space,
+        "tune_seeds": tune_seeds,
+        "chosen": {m: by[names.index(best(scores[m], m))] for m in models},
+        "shared": by[names.index(best(shared_scores, "the models together"))],
+        "scores": scores,
+        "seeds_per_setting": int(table.groupby(["model", "setting"]).size().min()),
+        "seed_spread": float(spread.mean()) if len(spread) else None,
+    }
+
+
+def _number(value) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def choice_table(choice: dict) -> pd.DataFrame:
+    """Mean validation loss per setting (rows) and model (columns), the choices marked."""
+    df = pd.DataFrame(choice["scores"])
+    df.index.name = "setting"
+    chosen = {m: setting_name(s) for m, s in choice["chosen"].items()}
+    df["chosen by"] = [", ".join(m for m, n in chosen.items() if n == name) for name in df.index]
+    df["shared"] = ["yes" if name == setting_name(choice["shared"]) else "" for name in df.index]
+    return df
+
+
+def recheck(choice: dict, histories: pd.DataFrame) -> pd.DataFrame:
+    """Each model's chosen setting: its score in the search against the validation loss of the
+    run's own seeds trained at it (the same validation windows). The search's score is the
+    lowest of several noisy ones, so it tends to flatter the choice."""
+    last = histories[histories.epoch == histories.groupby(["model", "seed"]).epoch.transform(
+        "max")]
+    rows = []
+    for model, setting in choice["chosen"].items():
+        runs = last[last.model == model]["val_loss"]
+        searched = choice["scores"][model][setting_name(setting)]
+        rows.append({"model": model, "setting": setting_name(setting),
+                     "search (mean over tune seeds)": searched,
+                     "the run's seeds": runs.mean(), "seeds": len(runs),
+                     "difference": runs.mean() - searched})
+    return pd.DataFrame(rows)
