@@ -17,7 +17,7 @@ import math
 import pandas as pd
 from common import write
 
-from charlm.stats import search as tuning
+from charlm.experiment import jobs
 from charlm.experiment.run import Run
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     run, spec = Run(args.run_dir), Run(args.run_dir).read_spec()
     steps = run.read_steps()
-    trials = (_seconds(tuning.trial_histories(run, spec)) if spec.search.tune_space
+    trials = (_seconds(jobs.trial_histories(run, spec)) if spec.search.tune_space
               else pd.Series(dtype=float))
     runs = _seconds(run.read_histories())
     trained = trials.sum() + runs.sum()

@@ -4,8 +4,11 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from charlm.project import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow  # trains, or runs Ray or subprocesses: the slow tier
 
 BENCH = PROJECT_ROOT / "benchmarks"
 

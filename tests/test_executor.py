@@ -8,11 +8,14 @@ import time
 
 import pandas as pd
 import pytest
+from conftest import without_timing
 
 from charlm.errors import ParameterError
 from charlm.experiment.profiles import resolve
 from charlm.experiment.run import Run
 from charlm.experiment.steps import train_model, tune_models
+
+pytestmark = pytest.mark.slow  # trains, or runs Ray or subprocesses: the slow tier
 
 ray = pytest.importorskip("ray", reason="the Ray tests need the extra: pip install -e '.[ray]'")
 
@@ -23,11 +26,6 @@ TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 8, "epochs": 3,
 # promised to repeat exactly across processes (MKL may pick kernels by memory alignment), so the
 # tests allow a relative 1e-6 where a run crosses processes.
 SAME = {"check_exact": False, "rtol": 1e-6, "atol": 1e-12}
-TIMING = ["train_seconds", "eval_seconds", "elapsed_train_seconds", "train_time"]
-
-
-def _drop_timing(df: pd.DataFrame) -> pd.DataFrame:
-    return df.drop(columns=[c for c in TIMING if c in df])
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +49,9 @@ def test_ray_equals_local(local_run, local_ray, tmp_path):
     run, spec = Run(tmp_path), resolve("smoke", {**TINY, "executor": "ray"})
     trials, history = tune_models(run, spec, progress=False), train_model(run, spec, "lstm",
                                                                            progress=False)
-    pd.testing.assert_frame_equal(_drop_timing(trials), _drop_timing(local_run[0]),
+    pd.testing.assert_frame_equal(without_timing(trials), without_timing(local_run[0]),
                                   **SAME)
-    pd.testing.assert_frame_equal(_drop_timing(history), _drop_timing(local_run[1]),
+    pd.testing.assert_frame_equal(without_timing(history), without_timing(local_run[1]),
                                   **SAME)
     choice, local = run.read_choice(), local_run[2]
     assert {k: v for k, v in choice.items() if k != "scores"} == {
@@ -107,7 +105,7 @@ def test_two_node_cluster_survives_a_killed_worker(local_run, tmp_path):
         ray.shutdown()
         cluster.shutdown()
     # every trial finished, with the numbers of a run nobody interrupted
-    pd.testing.assert_frame_equal(_drop_timing(trials), _drop_timing(local_run[0]),
+    pd.testing.assert_frame_equal(without_timing(trials), without_timing(local_run[0]),
                                   **SAME)
 
 
@@ -133,7 +131,7 @@ def test_ctrl_c_cancels_the_runs_and_a_rerun_resumes(local_run, local_ray, tmp_p
     assert run.read_choice() is None  # the search did not pretend to finish
     trials = tune_models(run, spec, progress=False)  # resumes after the finished epochs
     assert "resuming" in capfd.readouterr().err
-    pd.testing.assert_frame_equal(_drop_timing(trials), _drop_timing(local_run[0]),
+    pd.testing.assert_frame_equal(without_timing(trials), without_timing(local_run[0]),
                                   **SAME)
 
 

@@ -17,6 +17,7 @@ from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from PIL import Image as PILImage
 
+from charlm.config import LOG_EVERY
 from charlm.experiment.profiles import resolve
 from charlm.experiment.run import Run
 from charlm.report import sections as report
@@ -184,9 +185,11 @@ def test_report_figure_describes_the_run(tmp_path):
     run.write_spec(resolve("smoke", {"models": ["lstm", "gru", "rnn"], "pairs": []}))
     run.figures.loss_curves.parent.mkdir(parents=True)
     run.figures.loss_curves.write_bytes(png(8, 8))
-    page = report_html(notebook(report.figure(run, "loss_curves")))
+    data = report.ReportData(run=run, spec=run.read_spec(), environment={}, overview=None,
+                             metrics={}, histories=None, samples=None, choice=None, trials=None)
+    page = report_html(notebook(report.figure(data, "loss_curves")))
     alt = BeautifulSoup(page, "html.parser").find("img")["alt"]
-    assert alt == report.alt_text(run, "loss_curves")
+    assert alt == report.alt_text(data.spec, "loss_curves", LOG_EVERY)
     assert alt.startswith("Line chart of the") and "per epoch for LSTM, GRU and RNN" in alt
 
 

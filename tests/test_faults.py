@@ -9,13 +9,15 @@ import time
 
 import pytest
 import torch
+from conftest import without_timing
 
 from charlm.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow  # trains, or runs Ray or subprocesses: the slow tier
 
 TRAIN = [sys.executable, "-m", "charlm", "train", "--cell", "gru", "--hidden-size", "32",
          "--max-chars", "20000", "--batch-size", "32", "--max-steps", "60", "--epochs", "4",
          "--eval-windows", "200"]
-TIMING = {"train_seconds", "eval_seconds", "elapsed_train_seconds"}
 
 
 def _epoch(path) -> int:
@@ -33,10 +35,6 @@ def _wait_for_epoch(path, epoch: int, proc, timeout=60.0) -> None:
         time.sleep(0.05)
 
 
-def _strip(history):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in history]
-
-
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     full, cut = tmp_path / "full", tmp_path / "cut"
     subprocess.run([*TRAIN, "--out", str(full)], check=True, capture_output=True)
@@ -52,7 +50,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
                            text=True)
     assert f"resuming {cut / 'checkpoint.pt'} after epoch {done}" in again.stderr
     a, b = load_checkpoint(full / "checkpoint.pt"), load_checkpoint(cut / "checkpoint.pt")
-    assert _strip(a["history"]) == _strip(b["history"])
+    assert without_timing(a["history"]) == without_timing(b["history"])
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
 
@@ -74,7 +72,7 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys, torch
-    from charlm.atomic import atomic_torch_save
+    from charlm.checkpoint import atomic_torch_save
     path = sys.argv[1]
     atomic_torch_save(path, {"version": 0, "w": torch.zeros(10)})
     print("ready", flush=True)

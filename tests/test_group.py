@@ -14,7 +14,6 @@ from charlm.scale.stacked import StackedCharRNN
 from charlm.train import run_training
 
 DATA = DataConfig(max_chars=20_000, val_frac=0.1)
-TIMING = {"train_seconds", "eval_seconds", "elapsed_train_seconds", "trained_with"}
 
 
 def _configs(cell, seeds, **train):
@@ -42,6 +41,7 @@ def _assert_same(a: dict, b: dict, tol=1e-5, every_test=True):
             torch.testing.assert_close(state[key], other[key], atol=tol, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell,train", [
     ("lstm", dict(objective="all", grad_clip=1.0, min_lr=1e-4, warmup_steps=5)),
     ("gru", dict(objective="last", lr=1e-3)),  # the faithful setting
@@ -57,6 +57,7 @@ def test_batched_equals_one_by_one_over_50_steps(tmp_path, corpus_text, cell, tr
         _assert_same(alone, group)  # weights, Adam state and every number, each model
 
 
+@pytest.mark.slow
 def test_each_model_resumes_on_its_own_even_a_step_apart(tmp_path, corpus_text, monkeypatch):
     three = _configs("gru", [0, 1], epochs=3, max_steps=10)
     train_group(three, [tmp_path / f"full-{i}" for i in range(2)], progress=False)

@@ -151,6 +151,7 @@ def test_split_per_seed_intervals_cover_the_split():
     assert "choice of test windows" in c.loc["test_loss", "covers"]
 
 
+@pytest.mark.slow
 def test_block_bootstrap_is_wider_for_correlated_windows():
     rng = np.random.default_rng(0)
     smooth = np.repeat(rng.normal(size=200), 500)  # neighbours share their value

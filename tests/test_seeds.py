@@ -1,15 +1,13 @@
 """Training one model of a run once per seed (notebook 03's work)."""
 
 import pytest
+from conftest import TINY
 
 from charlm.checkpoint import load_checkpoint
 from charlm.errors import CorpusError, ParameterError
 from charlm.experiment.profiles import resolve
 from charlm.experiment.run import Run
 from charlm.experiment.steps import train_model
-
-TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 8, "epochs": 2,
-        "eval_windows": 200, "seeds": [0, 1], "tune_space": {}}  # no search: train at once
 
 
 def test_every_seed_writes_its_own_checkpoint_and_differs(tmp_path, corpus_text):

@@ -2,11 +2,14 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from charlm.config import LOG_EVERY
 from charlm.experiment.profiles import resolve
 from charlm.folder import ModelFolder
 from charlm.train import run_training
+
+pytestmark = pytest.mark.slow  # trains, or runs Ray or subprocesses: the slow tier
 
 
 def _configs(epochs=2):

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from conftest import without_timing
 
 from charlm.checkpoint import load_checkpoint, load_model
 from charlm.config import DataConfig, ModelConfig, TrainConfig
@@ -52,7 +53,6 @@ def _interrupt(output):
     raise KeyboardInterrupt
 
 
-TIMING = {"train_seconds", "eval_seconds", "elapsed_train_seconds"}
 
 
 def test_resume_equals_uninterrupted(small_text, tmp_path, capsys):
@@ -69,7 +69,7 @@ def test_resume_equals_uninterrupted(small_text, tmp_path, capsys):
     assert "holds epochs 1-1" in capsys.readouterr().err
     assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["epoch"] == 1
     resumed = run_training(DATA, model_cfg, cfg, tmp_path / "cut", progress=False, text=small_text)
-    strip = lambda h: [{k: v for k, v in r.items() if k not in TIMING} for r in h]  # noqa: E731
+    strip = without_timing
     assert strip(resumed.history) == strip(full.history)
     for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
@@ -155,16 +155,12 @@ def test_same_seed_is_bit_identical_on_cpu(small_text):
     cfg, model_cfg = quick(epochs=2, max_steps=8, objective="all"), ModelConfig("gru", 32)
     a = run_training(DATA, model_cfg, cfg, progress=False, text=small_text)
     b = run_training(DATA, model_cfg, cfg, progress=False, text=small_text)
-    assert _strip_timing(a.history) == _strip_timing(b.history)
+    assert without_timing(a.history) == without_timing(b.history)
     for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()):
         assert torch.equal(x, y)
     c = run_training(DATA, model_cfg, quick(epochs=2, max_steps=8, objective="all", seed=1),
                      progress=False, text=small_text)
-    assert _strip_timing(c.history) != _strip_timing(a.history)
-
-
-def _strip_timing(history):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in history]
+    assert without_timing(c.history) != without_timing(a.history)
 
 
 def test_the_test_set_is_read_once_after_the_last_epoch(small_text, monkeypatch):

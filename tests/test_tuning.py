@@ -22,6 +22,7 @@ TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 6, "epochs": 2,
         "tune_space": {"lr": [1e-2, 3e-2]}, "tune_seeds": [100, 101]}
 
 
+@pytest.mark.slow
 def test_the_search_reads_validation_only_and_training_follows_its_choice(tmp_path, monkeypatch,
                                                                           corpus_text):
     from charlm import train as train_module
