@@ -15,8 +15,7 @@ import torch.nn.functional as F
 from charlm.config import DataConfig, TrainConfig
 from charlm.data import Windows, get_batch
 from charlm.experiment.environment import describe_environment
-from charlm.report.tables import hardware_line
-from charlm.report.tables import md_table
+from charlm.report.tables import hardware_line, md_table
 from charlm.train import steps_per_epoch
 
 RESULTS = Path(__file__).parent / "results"

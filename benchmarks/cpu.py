@@ -30,9 +30,9 @@ from charlm import reference
 from charlm.checkpoint import configs_of, load_checkpoint
 from charlm.config import DataConfig, ModelConfig
 from charlm.data import get_batch, make_windows
-from charlm.models import CharRNN
-from charlm.experiment.run import Run
 from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.models import CharRNN
 from charlm.train import eval_subset, run_training
 
 

@@ -31,8 +31,8 @@ from common import charlm_step, faithful_epoch_steps, write
 from charlm import reference
 from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
 from charlm.data import make_windows
-from charlm.scale.group import graph_versus_eager, group_stepper, seeded_model, train_group
 from charlm.models import CharRNN
+from charlm.scale.group import graph_versus_eager, group_stepper, seeded_model, train_group
 
 GROUP_SIZES = {True: (1, 2, 6, 10), False: (1, 2)}  # K on CUDA, on the CPU fallback
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from common import write
 
-from charlm.stats.verdicts import comparisons
-from charlm.report.tables import comparison_table, differences_table, md_table
-from charlm.experiment.run import Run
 from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.report.tables import comparison_table, differences_table, md_table
+from charlm.stats.verdicts import comparisons
 
 
 def main(argv=None) -> None:

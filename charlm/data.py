@@ -212,17 +212,6 @@ class Windows:
         mask[self.val_starts + self.seq_len] = True
         return mask
 
-    def summary(self) -> dict:
-        return {
-            "n_chars": self.data.numel(),
-            "vocab_size": self.vocab.size,
-            "seq_len": self.seq_len,
-            "n_windows": self.n_windows,
-            "n_train": self.train_starts.numel(),
-            "n_val": self.val_starts.numel(),
-            "n_test": self.test_starts.numel(),
-            "split": self.split,
-        }
 
 
 def split_starts(n_windows: int, train_frac: float, split: str, seed: int,

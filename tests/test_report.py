@@ -1,5 +1,5 @@
-"""Verdicts follow the rules of charlm/analysis.py, fed with made-up numbers: one seed, two seeds,
-zero spread, many comparisons (Holm), training time within and beyond its floor."""
+"""Verdicts follow the rules of charlm/stats/verdicts.py, fed with made-up numbers: one seed,
+two seeds, zero spread, many comparisons (Holm), training time within and beyond its floor."""
 
 import numpy as np
 import pandas as pd

@@ -9,10 +9,9 @@ import dataclasses
 import json
 from typing import Any
 
-import torch
-
 from charlm import reference
 from charlm.config import field_help
+from charlm.device import available_device
 from charlm.errors import ParameterError
 from charlm.experiment.spec import PARTS, RunSpec
 
@@ -71,7 +70,7 @@ PROFILE_NAMES = (*PROFILES, "auto")
 
 def auto_profile() -> str:
     """`reference` where CUDA is available, else `fast`."""
-    return "reference" if torch.cuda.is_available() else "fast"
+    return "reference" if available_device() == "cuda" else "fast"
 
 
 def profile_name(profile: str) -> str:

@@ -40,7 +40,6 @@ from charlm.experiment.layout import (
     TRIALS_CSV,
     TUNING_DIR,
     produced,
-    producer,
     run_name,
 )
 from charlm.experiment.spec import RunSpec
@@ -73,10 +72,6 @@ class Figures:
     loss_vs_time = path_in("folder", "loss_vs_time.png")
     step_losses = path_in("folder", "step_losses.png")
     tuning = path_in("folder", "tuning.png")
-
-    def producer(self, name: str) -> str:
-        """The notebook that draws the figure `name` (a name of this class)."""
-        return producer(f"{FIGURES_DIR}/{getattr(self, name).name}")
 
     def loss_curves_of(self, model: str) -> Path:
         """One model's loss curves over its seeds (written by its 03_train)."""
@@ -194,7 +189,7 @@ class Run:
         return pd.read_csv(produced(self.root, HISTORIES_CSV))
 
     def write_tuning(self, trials: pd.DataFrame, choice: dict) -> None:
-        """The search's trials (one row each) and its choice (charlm.tuning.choose)."""
+        """The search's trials (one row each) and its choice (charlm.stats.search.choose)."""
         atomic_write_text(self.tuning_dir / TRIALS_CSV, trials.to_csv(index=False))
         atomic_write_json(self.tuning_dir / CHOSEN_FILE, choice)
 

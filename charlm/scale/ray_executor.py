@@ -132,69 +132,91 @@ def _resources(ray, scale: ScaleConfig, device: str) -> dict:
     return {"num_cpus": cpus, "num_gpus": gpus}
 
 
+class _Driver:
+    """Chains each job's epochs as Ray tasks: the next epoch of a job is submitted when its
+    last one comes back, with that epoch's checkpoint."""
+
+    def __init__(self, ray, scale: ScaleConfig, jobs: list[Job]):
+        self.ray = ray
+        self.resources = _resources(ray, scale, jobs[0].execution.device)
+        self.task = ray.remote(max_retries=RAY_RETRIES, retry_exceptions=False,
+                               **self.resources)(_train_epoch_remotely)
+        self.threads = max(1, int(self.resources["num_cpus"]))
+        self.texts = {}  # one copy of each corpus in the object store, shared by every task
+        self.pending = {}  # task -> its job
+
+    def describe(self, n: int) -> str:
+        gpus = self.resources["num_gpus"]
+        return (f"{n} runs on Ray ({self.resources['num_cpus']:g} CPU"
+                + (f", {gpus:g} GPU" if gpus else "") + " each)")
+
+    def submit(self, job: Job, done: int, checkpoint: bytes | None) -> None:
+        """Submit the job's next epoch, if it has one."""
+        if done >= job.epochs:
+            return
+        corpus = job.configs.data.corpus
+        if corpus not in self.texts:
+            self.texts[corpus] = self.ray.put(load_text(corpus))
+        ref = self.task.options(name=f"charlm {job.name} epoch {done + 1}").remote(
+            job.configs, job.execution, job.trial, checkpoint, done + 1, self.texts[corpus],
+            self.threads)
+        self.pending[ref] = job
+
+    def receive(self, bar) -> None:
+        """Wait for one finished epoch, write its files, submit its job's next epoch."""
+        [ref], _ = self.ray.wait(list(self.pending), num_returns=1)
+        job = self.pending.pop(ref)
+        try:
+            files = _result(self.ray, ref, job)
+        except TrainingDivergedError as exc:
+            if not job.trial:
+                raise
+            record_divergence(job, exc)
+            bar.update(job.epochs - len(history_so_far(job.folder)))
+            return
+        _write_files(job.folder, files)
+        history = load_checkpoint(job.folder.checkpoint)["history"]
+        bar.update(1)
+        bar.set_postfix_str(_last_line(job, history[-1]), refresh=False)
+        self.submit(job, len(history), files[CHECKPOINT_FILE])
+
+    def cancel(self) -> None:
+        for ref in self.pending:
+            with contextlib.suppress(Exception):  # a lost connection must not hide the error
+                self.ray.cancel(ref, force=True)
+
+
+def _epochs_done(jobs: list[Job]) -> list[int]:
+    """Each job's finished epochs in the run folder (other settings refused)."""
+    starts = []
+    for job in jobs:
+        ckpt = resumable_checkpoint(job.folder.checkpoint, job.configs)
+        starts.append(job.epochs if job.diverged() else ckpt["epoch"] if ckpt else 0)
+    return starts
+
+
 def run_on_ray(jobs: list[Job], scale: ScaleConfig, progress: bool = True) -> list[list[dict]]:
     """Train the jobs as Ray tasks, one epoch each; this process writes every file. Jobs already
     finished in the run folder need no Ray at all (the pipeline trains before its notebooks)."""
     if all(job.finished() for job in jobs):
         return [history_so_far(job.folder) for job in jobs]
-    ray = connect(scale.ray_address)
-    resources = _resources(ray, scale, jobs[0].execution.device)
-    task = ray.remote(max_retries=RAY_RETRIES, retry_exceptions=False, **resources)(
-        _train_epoch_remotely)
-    threads = max(1, int(resources["num_cpus"]))
-    texts = {}  # one copy of each corpus in the object store, shared by every task
-
-    pending = {}
-
-    def submit(job: Job, done: int, checkpoint: bytes | None) -> None:
-        """Submit the job's next epoch, if it has one."""
-        if done >= job.epochs:
-            return
-        corpus = job.configs.data.corpus
-        if corpus not in texts:
-            texts[corpus] = ray.put(load_text(corpus))
-        ref = task.options(name=f"charlm {job.name} epoch {done + 1}").remote(
-            job.configs, job.execution, job.trial, checkpoint, done + 1, texts[corpus], threads)
-        pending[ref] = job
-
-    starts = []  # from the run folder: other settings refused, finished epochs kept
-    for job in jobs:
-        ckpt = resumable_checkpoint(job.folder.checkpoint, job.configs)
-        starts.append(job.epochs if job.diverged() else ckpt["epoch"] if ckpt else 0)
+    driver = _Driver(connect(scale.ray_address), scale, jobs)
+    starts = _epochs_done(jobs)
     bar = tqdm(total=sum(job.epochs for job in jobs), initial=sum(starts), disable=not progress,
-               unit="epoch",
-               desc=f"{len(jobs)} runs on Ray ({resources['num_cpus']:g} CPU"
-                    + (f", {resources['num_gpus']:g} GPU" if resources["num_gpus"] else "")
-                    + " each)")
+               unit="epoch", desc=driver.describe(len(jobs)))
     try:
         for job, done in zip(jobs, starts):
             resume = 0 < done < job.epochs
-            submit(job, done, job.folder.checkpoint.read_bytes() if resume else None)
-        while pending:
-            [ref], _ = ray.wait(list(pending), num_returns=1)
-            job = pending.pop(ref)
-            try:
-                files = _result(ray, ref, job)
-            except TrainingDivergedError as exc:
-                if not job.trial:
-                    raise
-                record_divergence(job, exc)
-                bar.update(job.epochs - len(history_so_far(job.folder)))
-                continue
-            _write_files(job.folder, files)
-            history = load_checkpoint(job.folder.checkpoint)["history"]
-            bar.update(1)
-            bar.set_postfix_str(_last_line(job, history[-1]), refresh=False)
-            submit(job, len(history), files[CHECKPOINT_FILE])
+            driver.submit(job, done, job.folder.checkpoint.read_bytes() if resume else None)
+        while driver.pending:
+            driver.receive(bar)
     except BaseException as exc:
-        for ref in pending:
-            with contextlib.suppress(Exception):  # a lost connection must not hide `exc`
-                ray.cancel(ref, force=True)
+        driver.cancel()
         if isinstance(exc, KeyboardInterrupt):
             bar.close()  # the message on a line of its own
-            print(f"charlm: interrupted: cancelled {len(pending)} training run(s) on Ray; every "
-                  "finished epoch is in the run folder. Run the same command again to resume.",
-                  file=sys.stderr)
+            print(f"charlm: interrupted: cancelled {len(driver.pending)} training run(s) on Ray; "
+                  "every finished epoch is in the run folder. Run the same command again to "
+                  "resume.", file=sys.stderr)
         raise
     finally:
         bar.close()

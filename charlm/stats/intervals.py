@@ -27,10 +27,6 @@ class Interval:
     n: int
     p_value: float | None = None
 
-    @property
-    def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
-
 
 def mean_ci(values, level: float = LEVEL) -> dict:
     """Mean, standard deviation and t-interval of the mean over seeds (NaN interval for n < 2)."""
