@@ -32,7 +32,7 @@ from charlm.device import resolve_device
 from charlm.errors import ParameterError
 from charlm.evaluate import window_losses
 from charlm.experiment import jobs
-from charlm.experiment.layout import MODELS_DIR, produced
+from charlm.experiment.layout import MODELS_DIR, produced, producer
 from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
 from charlm.folder import ModelFolder
@@ -137,8 +137,8 @@ def trained(run: Run, model: str, seed: int) -> ModelFolder:
     """A trained model's folder; a clear error, naming the notebook that trains it, where it
     has no checkpoint yet."""
     folder = run.model(model, seed)
-    produced(run.root, f"{MODELS_DIR}/{folder.path.name}/{folder.checkpoint.name}",
-             f"03_train (model={model!r}, or \"\" for every model)")
+    path = f"{MODELS_DIR}/{folder.path.name}/{folder.checkpoint.name}"
+    produced(run.root, path, f"{producer(path)} (model={model!r}, or \"\" for every model)")
     return folder
 
 
