@@ -12,7 +12,7 @@ rss=$(grep "Maximum resident set size" "$log" | awk '{print $NF}')
 {
   echo "# The whole fast report on this machine"
   echo
-  echo "$("$PY" -c 'from charlm.environment import describe_environment as d, hardware_line as h; print(h(d()))'), $(date +%F)"
+  echo "$("$PY" -c 'from charlm.experiment.environment import describe_environment as d; from charlm.report.tables import hardware_line as h; print(h(d()))'), $(date +%F)"
   echo
   echo "| wall clock (h:mm:ss) | peak memory of the largest process |"
   echo "|---|---|"

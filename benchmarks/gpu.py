@@ -3,7 +3,7 @@
 Side by side in one run, per model (LSTM, GRU):
 - the baseline (DataLoader on the host, one-hot in forward, cuDNN, `.item()` each step);
 - charlm eager (the training loop of `train.train`: corpus and batches on the GPU);
-- charlm's group step (`charlm.group`) with the whole step in a CUDA graph, K = 1, 2, 6, 10
+- charlm's group step (`charlm.scale.group`) with the whole step in a CUDA graph, K = 1, 2, 6, 10
   models at once: ms per step of the group, projected to 30 epochs;
 - end to end: what notebook 02 does for a model and 5 seeds, batched (corpus, training, every
   epoch's evaluation, the final evaluation on all test windows, checkpoints), for a few epochs,
@@ -79,7 +79,7 @@ def time_charlm_eager(windows, cell, steps, device):
 
 
 def time_group(windows, cell, steps, device, k: int):
-    """K models of the faithful setting as one step (charlm.group), in a CUDA graph on CUDA."""
+    """K models of the faithful setting as one step (charlm.scale.group), in a CUDA graph on CUDA."""
     w = windows.to(device)
     models = [seeded_model(w.vocab.size, ModelConfig(cell), s) for s in range(k)]
     stepper = group_stepper(models, [TrainConfig(seed=s) for s in range(k)], w)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from charlm.atomic import atomic_write_json
 from charlm.checkpoint import history_so_far, load_checkpoint
 from charlm.config import Configs, ExecutionConfig
-from charlm.errors import TrainingDivergedError
+from charlm.errors import CharlmError, TrainingDivergedError
 from charlm.folder import ModelFolder
 from charlm.resume import resume_conflicts
 from charlm.train import run_training
@@ -39,8 +39,8 @@ class Job:
         if not mark.exists():
             return False
         try:
-            same = json.loads(mark.read_text())["configs"] == self.configs.to_dict()
-        except (ValueError, KeyError, TypeError):
+            same = Configs.from_dict(json.loads(mark.read_text())["configs"]) == self.configs
+        except (ValueError, KeyError, TypeError, CharlmError):
             same = False
         if not same:
             mark.unlink(missing_ok=True)

@@ -11,8 +11,7 @@ from charlm.experiment.pipeline import run_report
 from charlm.experiment.run import Run
 
 # every measured time a record or table holds: two runs of the same numbers differ only there
-TIMING = {"train_seconds", "eval_seconds", "elapsed_train_seconds", "train_time",
-          "trained_with"}
+TIMING = {"train_seconds", "eval_seconds", "elapsed_train_seconds", "train_time"}
 # a run small enough to train in seconds: a slice of the corpus, a small model, a few steps
 TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 8, "epochs": 2,
         "eval_windows": 200, "seeds": [0, 1], "tune_space": {}}  # no search: train at once

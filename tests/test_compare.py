@@ -1,4 +1,5 @@
-"""Two made-up run folders (written through Run, nothing trained) compared by charlm.compare."""
+"""Two made-up run folders (written through Run, nothing trained) compared by
+charlm.report.compare."""
 
 import base64
 import re

@@ -92,6 +92,11 @@ def test_a_divergence_mark_left_by_other_settings_is_dropped(tmp_path):
                                                "configs": job.configs.to_dict()}))
     assert job.diverged() and job.finished()
     assert isinstance(job, Job) and job.trial
+    # a mark written by charlm 0.1, whose train config held how the run executed, still holds
+    old = job.configs.to_dict()
+    old["train"].update(device="auto", fused=True, deterministic=False, eval_batch_size=4096)
+    job.folder.diverged.write_text(json.dumps({"message": "diverged", "configs": old}))
+    assert job.diverged()
 
 
 def test_a_model_whose_every_setting_diverged_stops_the_search_with_its_name():

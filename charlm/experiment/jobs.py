@@ -63,16 +63,13 @@ def trials(run: Run, spec: RunSpec) -> list[Job]:
 
 
 def all_jobs(run: Run, spec: RunSpec) -> list[Job]:
-    """Every training run of the run: the trials first (where it searches), then each model
-    and seed. The trained models' configs need the search's choice: before it exists, the
-    models are named at the run's own setting (for names, folders and epochs only)."""
+    """Every training run of the run, for its name, folder and epochs (what the progress lines
+    need): the trials first (where it searches), then each model and seed. The models are
+    given the run's own setting, not the search's choice, which may not exist yet (a new
+    search, a model added): the search never changes names, folders or epochs."""
     searched = trials(run, spec) if spec.search.tune_space else []
-    if spec.search.tune_space and run.read_choice() is None:
-        models = [Job(run.model(m, s).path.name, spec.configs(m, s), run.model(m, s))
-                  for m, s in model_seeds(spec)]
-    else:
-        models = training_jobs(run, spec)
-    return searched + models
+    return searched + [Job(run.model(m, s).path.name, spec.configs(m, s), run.model(m, s))
+                       for m, s in model_seeds(spec)]
 
 
 def run_jobs(jobs: list[Job], spec: RunSpec, progress: bool = True) -> list[list[dict]]:

@@ -3,7 +3,7 @@
 `RunConfig` says what is compared (models, seeds, extra pairs, the split per seed);
 `GenerationConfig` what the samples are; `SearchConfig` what is searched before training. A field
 that the training step reads is declared `trains=True`: the pipeline derives from that which
-changes re-run training (charlm.experiment.chain).
+changes re-run training (charlm.experiment.spec.training_parameters).
 """
 
 from __future__ import annotations

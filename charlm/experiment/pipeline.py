@@ -100,25 +100,39 @@ def _dependents(steps_: list[Step], step: Step) -> list[str]:
     return names
 
 
-def _stale(step: Step, record: dict | None, reads: dict, code: dict, output: Path) -> str | None:
-    """Why a step must run again ("" or None: it is up to date). A step that trains keeps its
-    models when only charlm's code changed, and says so."""
+def _stale(step: Step, record: dict | None, reads: dict, code: dict, output: Path,
+           upstream: bool) -> str | None:
+    """Why a step must run again (None: it is up to date). A step that trains is up to date
+    when only charlm's code changed: its models are kept (see _say_kept). A record from before
+    steps recorded their notebook and code counts as a change of code."""
     if record is None or not output.exists():
         return "not run yet"
     if record["reads"] != reads:
         return "its parameters changed"
-    if record.get("notebook") != notebook_hash(NOTEBOOKS_DIR / step.source):
+    if "notebook" in record and record["notebook"] != notebook_hash(NOTEBOOKS_DIR / step.source):
         return "its notebook changed"
-    ran = record.get("code", {})
-    if ran.get("code_hash") != code["code_hash"]:
-        if step.notebook.trains:
-            print(f"charlm: {step.name}: trained with charlm {ran.get('git_commit', 'unknown')}"
-                  f"{' (uncommitted changes)' if ran.get('git_dirty') else ''}; charlm's code "
-                  "changed since, the trained models are kept (--fresh retrains).",
-                  file=sys.stderr)
-            return None
+    if upstream:
+        return "it reads files of a step that ran again"
+    if _code_changed(record, code) and not step.notebook.trains:
         return "charlm's code changed"
     return None
+
+
+def _code_changed(record: dict, code: dict) -> bool:
+    return record.get("code", {}).get("code_hash") != code["code_hash"]
+
+
+def _say_kept(run: Run, step: Step, record: dict, code: dict) -> None:
+    """A training step kept under changed code: said once per code version."""
+    if record.get("kept_under") == code["code_hash"]:
+        return
+    ran = record.get("code", {})
+    who = (f"charlm {ran['git_commit']}" + (" (uncommitted changes)" if ran.get("git_dirty")
+                                             else "")
+           if ran.get("git_commit") else "an earlier charlm")
+    print(f"charlm: {step.name}: trained with {who}; charlm's code changed since, the trained "
+          "models are kept (--fresh retrains).", file=sys.stderr)
+    run.annotate_step(step.name, kept_under=code["code_hash"])
 
 
 def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
@@ -129,10 +143,11 @@ def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
     for step in todo:
         reads = {k: params[k] for k in sorted(step.reads)}
         output = run.executed_notebook(step.name)
-        why = _stale(step, done.get(step.name), reads, code, output)
-        if not why and set(step.after) & set(executed):
-            why = "it reads files of a step that ran again"
+        record = done.get(step.name)
+        why = _stale(step, record, reads, code, output, bool(set(step.after) & set(executed)))
         if not why:
+            if _code_changed(record, code):
+                _say_kept(run, step, record, code)
             print(f"charlm: {step.name} is up to date, skipped", file=sys.stderr)
             continue
         for name in _dependents(todo, step):  # a step that fails half-way is not "done",

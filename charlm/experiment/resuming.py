@@ -8,7 +8,7 @@ from charlm.checkpoint import load_checkpoint
 from charlm.errors import PipelineError
 from charlm.experiment import jobs
 from charlm.experiment.run import Run
-from charlm.experiment.spec import RunSpec
+from charlm.experiment.spec import REMOVED, RunSpec
 from charlm.resume import resume_conflicts
 
 
@@ -17,6 +17,7 @@ def check_resumable(run: Run, spec: RunSpec) -> None:
     old = run.read_params()
     if old is None:
         return
+    old = {k: v for k, v in old.items() if k not in REMOVED}  # stored by an earlier charlm
     new = spec.params()
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     found = conflicts(run, spec, set(changed)) if changed else []  # same run: all fit

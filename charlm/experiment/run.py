@@ -151,6 +151,12 @@ class Run:
                        "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
         atomic_write_json(self.steps_file, steps)
 
+    def annotate_step(self, name: str, **fields: Any) -> None:
+        """Add fields to a finished step's record; when it finished stays as it was."""
+        steps = self.read_steps()
+        steps[name] = {**steps[name], **fields}
+        atomic_write_json(self.steps_file, steps)
+
     def forget_steps(self) -> None:
         """Forget every finished step: the pipeline will run them all again (models resume)."""
         self.steps_file.unlink(missing_ok=True)

@@ -29,7 +29,7 @@ from charlm.atomic import atomic_write_bytes, atomic_write_text
 from charlm.config import DataConfig, field_names
 from charlm.errors import PipelineError
 from charlm.experiment.run import Run
-from charlm.experiment.spec import PARTS
+from charlm.experiment.spec import PARTS, REMOVED
 from charlm.report import export, figures, prose
 from charlm.report.tables import md_table
 from charlm.stats.intervals import welch_interval
@@ -89,7 +89,8 @@ class Side:
             raise PipelineError(f"{run.root} has no metrics yet ({run.metrics_file} is missing): "
                                 f"run `python -m charlm report ...` for it first.")
         env = run.read_environment() if run.environment_file.exists() else {}
-        return cls(label, run, run.read_params(), env, run.read_metrics()["runs"],
+        params = {k: v for k, v in run.read_params().items() if k not in REMOVED}
+        return cls(label, run, params, env, run.read_metrics()["runs"],
                    run.read_histories(), run.read_choice())
 
 

@@ -216,7 +216,7 @@ def held_out_text(runs: pd.DataFrame, per_window: dict, ngram: dict,
     over the rest.
 
     ngram: {"order": n, split: {"starts", "losses"}} for the splits it was scored on
-    (charlm.ngram.score_splits).
+    (charlm.experiment.steps.ngram_on_splits).
     """
     scored = {(m, s): per_window[(m, s)] for m, s in zip(runs.model, runs.seed)}
     scored.update({(f"{ngram['order']}-gram counts", split): ngram[split]
