@@ -79,7 +79,7 @@ def time_charlm_eager(windows, cell, steps, device):
 
 
 def time_group(windows, cell, steps, device, k: int):
-    """K models of the faithful setting as one step (charlm.scale.group), in a CUDA graph on CUDA."""
+    """K models of the faithful setting as one step (charlm.scale.group), a CUDA graph on CUDA."""
     w = windows.to(device)
     models = [seeded_model(w.vocab.size, ModelConfig(cell), s) for s in range(k)]
     stepper = group_stepper(models, [TrainConfig(seed=s) for s in range(k)], w)
