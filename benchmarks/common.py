@@ -37,12 +37,14 @@ def charlm_step(model, opt, data, starts, set_to_none: bool = True) -> torch.Ten
     return loss.detach()
 
 
-def write(name: str, df: pd.DataFrame, title: str, out: Path = RESULTS) -> None:
-    """Results as CSV and Markdown (with the machine they ran on), and printed."""
+def write(name: str, df: pd.DataFrame, title: str, out: Path = RESULTS, echo: bool = True
+          ) -> None:
+    """Results as CSV and Markdown (with the machine they ran on), and printed (echo)."""
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / f"{name}.csv", index=False)
     env = describe_environment()
     text = (f"# {title}\n\nMachine: {hardware_line(env)}, {env['torch_threads']} torch threads, "
             f"{time.strftime('%Y-%m-%d')}.\n\n" + md_table(df.round(4)) + "\n")
     (out / f"{name}.md").write_text(text)
-    print(text)
+    if echo:
+        print(text)

@@ -16,6 +16,7 @@ Without CUDA it runs a tiny CPU fallback, so the script itself stays tested.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -58,7 +59,7 @@ def time_baseline(windows, cell, steps, device):
         opt.step()
         loss.item()  # the usual per-step logging
     sync(device)
-    return (time.perf_counter() - t) / steps
+    return (time.perf_counter() - t) / steps, False  # never a CUDA graph
 
 
 def time_charlm_eager(windows, cell, steps, device):
@@ -75,7 +76,7 @@ def time_charlm_eager(windows, cell, steps, device):
             :128]])
     sync(device)
     assert torch.isfinite(total), "non-finite loss"
-    return (time.perf_counter() - t) / steps
+    return (time.perf_counter() - t) / steps, False  # never a CUDA graph
 
 
 def time_group(windows, cell, steps, device, k: int):
@@ -86,7 +87,7 @@ def time_group(windows, cell, steps, device, k: int):
     orders = torch.stack([torch.randperm(w.train_starts.numel(), device=device)
                           for _ in range(k)])
     n_batches = w.train_starts.numel() // 128
-    stepper.run(w.train_starts[orders[:, :128]])  # capture (not timed)
+    stepper.run(w.train_starts[orders[:, :128]])  # capture (not timed); eager if it failed
     total = torch.zeros(k, 2, device=device)
     sync(device)
     t = time.perf_counter()
@@ -95,7 +96,7 @@ def time_group(windows, cell, steps, device, k: int):
         total += stepper.run(w.train_starts[orders[:, j * 128:(j + 1) * 128]])
     sync(device)
     assert torch.isfinite(total).all(), "non-finite loss"
-    return (time.perf_counter() - t) / steps
+    return (time.perf_counter() - t) / steps, stepper.graph is not None
 
 
 def end_to_end(cell: str, seeds: int, epochs: int, data: DataConfig, max_steps=None) -> dict:
@@ -109,14 +110,16 @@ def end_to_end(cell: str, seeds: int, epochs: int, data: DataConfig, max_steps=N
                                 progress=False)
         wall = time.perf_counter() - t
     h = pd.DataFrame(histories[0])
-    per_epoch = h.train_seconds.mean() + seeds * h.eval_seconds.iloc[:-1].mean() if epochs > 1 \
-        else h.train_seconds.mean()
+    group = h.group_train_seconds  # the group's time: train_seconds is its K-th part
+    per_epoch = group.mean() + seeds * h.eval_seconds.iloc[:-1].mean() if epochs > 1 \
+        else group.mean()
     full_eval = seeds * h.eval_seconds.iloc[-1]
-    setup = wall - h.train_seconds.sum() - seeds * h.eval_seconds.sum()
+    setup = wall - group.sum() - seeds * h.eval_seconds.sum()
     total = reference.SETTING["epochs"]
     return {"cell": cell, "impl": f"end to end, {seeds} seeds batched, {epochs} epochs",
-            "measured_s": wall, f"projected_{total}_epochs_s": setup + per_epoch * (
-                total - 1) + h.train_seconds.mean() + full_eval,
+            "cuda_graph": bool(h.cuda_graph.all()), "measured_s": wall,
+            f"projected_{total}_epochs_s": setup + per_epoch * (total - 1) + group.mean()
+            + full_eval,
             "test_loss_last_epoch": float(np.mean([r[-1]["test_loss"] for r in histories]))}
 
 
@@ -125,7 +128,9 @@ def main(argv=None):
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--epochs", type=float, default=0.5, help="epochs timed per step variant")
     ap.add_argument("--e2e-epochs", type=int, default=2, help="epochs of the end-to-end run")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or (
+        Path(__file__).parent / "results")), help="where the tables go (default $OUT, which a "
+        "lent GPU machine sends back, else benchmarks/results)")
     args = ap.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.type == "cuda"
@@ -136,15 +141,22 @@ def main(argv=None):
     variants = {"baseline": (time_baseline, ()), "charlm eager": (time_charlm_eager, ()),
                 **{f"charlm group, K={k}, {'CUDA graph' if cuda else 'eager'}": (time_group, (k,))
                    for k in GROUP_SIZES[cuda]}}
-    rows = []
+    name = "gpu" if cuda else "gpu_cpu_fallback"
+    lstm, gru = reference.NUMBERS["train_time"]
+    title = (f"Faithful setting on {torch.cuda.get_device_name(0)}" if cuda else
+             "GPU benchmark, CPU fallback (no CUDA here; tiny setting, not a measurement)")
+    title += (f", {steps} steps per step variant; reference ({reference.HARDWARE}): {lstm:.0f} s"
+              f" / {gru:.0f} s per model")
+    rows = _Rows(name, title, args.out)  # written after every row: a cut-off run keeps them
     for cell in ("lstm", "gru"):
-        for name, (fn, extra) in variants.items():
+        for impl, (fn, extra) in variants.items():
             try:
-                sec = fn(windows, cell, steps, device, *extra)
-                rows.append({"cell": cell, "impl": name, "ms_per_step": sec * 1000,
+                sec, graph = fn(windows, cell, steps, device, *extra)
+                rows.append({"cell": cell, "impl": impl, "cuda_graph": graph,
+                             "ms_per_step": sec * 1000,
                              f"projected_{total}_epochs_s": sec * epoch_steps * total})
             except Exception as exc:  # report, keep measuring the others
-                rows.append({"cell": cell, "impl": name, "error": repr(exc)[:200]})
+                rows.append({"cell": cell, "impl": impl, "error": repr(exc)[:200]})
     if cuda:  # the captured step must give the eager step's numbers
         for cell in ("lstm", "gru"):
             try:
@@ -158,13 +170,22 @@ def main(argv=None):
                                    None if cuda else 3))
         except Exception as exc:
             rows.append({"cell": cell, "impl": "end to end", "error": repr(exc)[:200]})
-    df = pd.DataFrame(rows)
-    name = "gpu" if cuda else "gpu_cpu_fallback"
-    title = (f"Faithful setting on {torch.cuda.get_device_name(0)}" if cuda else
-             "GPU benchmark, CPU fallback (no CUDA here; tiny setting, not a measurement)")
-    lstm, gru = reference.NUMBERS["train_time"]
-    write(name, df, title + f", {steps} steps per step variant; reference ({reference.HARDWARE})"
-          f": {lstm:.0f} s / {gru:.0f} s per model", args.out)
+    rows.done()
+
+
+class _Rows(list):
+    """The table so far, written (CSV and Markdown) after every row."""
+
+    def __init__(self, name: str, title: str, out: Path):
+        super().__init__()
+        self.name, self.title, self.out = name, title, out
+
+    def append(self, row: dict) -> None:
+        super().append(row)
+        write(self.name, pd.DataFrame(self), self.title, self.out, echo=False)
+
+    def done(self) -> None:
+        write(self.name, pd.DataFrame(self), self.title, self.out)
 
 
 if __name__ == "__main__":

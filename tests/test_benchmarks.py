@@ -30,6 +30,7 @@ def test_gpu_benchmark_cpu_fallback(tmp_path, corpus_text):
                    check=True, capture_output=True, timeout=300)
     df = pd.read_csv(tmp_path / "gpu_cpu_fallback.csv")
     assert "error" not in df.columns, df.to_string()
+    assert "cuda_graph" in df and not df.cuda_graph.astype(bool).any()  # every row says
     assert {"baseline", "charlm eager", "charlm group, K=1, eager",
             "charlm group, K=2, eager"} <= set(df.impl)
     e2e = df[df.impl.str.startswith("end to end")]

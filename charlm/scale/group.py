@@ -277,7 +277,7 @@ class GroupStep:
         # the group's time is shared: each model's cost is its K-th part
         return [{"epoch": epoch, "train_loss": last, "objective_loss": obj, "steps": n_steps,
                  "lr": lr, "train_seconds": seconds / k, "group_train_seconds": seconds,
-                 "trained_with": k, STEP_LOG: [rows]}
+                 "trained_with": k, "cuda_graph": self.graph is not None, STEP_LOG: [rows]}
                 for (obj, last), rows in zip(means, log.rows)]
 
 
