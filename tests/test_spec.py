@@ -6,6 +6,7 @@ import pytest
 
 from charlm.errors import ParameterError
 from charlm.experiment.profiles import PROFILES, resolve
+from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
 from charlm.report.tables import corpus_name
 
@@ -26,12 +27,13 @@ def test_reference_is_the_faithful_run(capsys):
         resolve("seed")
 
 
-def test_the_removed_jobs_parameter_points_to_ray_and_old_run_folders_still_read():
+def test_the_removed_jobs_parameter_points_to_ray_and_old_run_folders_still_read(tmp_path):
     with pytest.raises(ParameterError, match="jobs was removed: several runs at once are "
                                              "executor=ray"):
         resolve("smoke", {"jobs": 2})
-    stored = {**resolve("smoke").params(), "jobs": 3}
-    assert RunSpec.from_params(stored, stored=True) == resolve("smoke")
+    run = Run(tmp_path)  # a run folder of charlm 0.1, which stored jobs
+    run.params_file.write_text(json.dumps({**resolve("smoke").params(), "jobs": 3}))
+    assert run.read_spec() == resolve("smoke") and "jobs" not in run.read_params()
 
 
 def test_configs_for_model_and_seed():

@@ -18,9 +18,13 @@ def _step(name: str):
     return next(s for s in plan(SPEC) if s.name == name)
 
 
+def _nb(step) -> str:
+    return notebook_hash(NOTEBOOKS_DIR / step.source)
+
+
 def _record(step, **code) -> dict:
     reads = {k: SPEC.params()[k] for k in sorted(step.reads)}
-    return {"reads": reads, "notebook": notebook_hash(NOTEBOOKS_DIR / step.source),
+    return {"reads": reads, "notebook": _nb(step),
             "code": {**CODE, **code}, "seconds": 1.0, "finished": "then"}
 
 
@@ -29,21 +33,20 @@ def test_the_rules_in_order(tmp_path):
     output.write_text("{}")
     train, evaluate = _step("03_train-gru.ipynb"), _step("04_evaluate.ipynb")
     reads = _record(evaluate)["reads"]
-    assert _stale(evaluate, None, reads, CODE, output, False) == "not run yet"
-    assert _stale(evaluate, _record(evaluate), reads, CODE, tmp_path / "gone", False) == \
-        "not run yet"
-    assert _stale(evaluate, _record(evaluate), {**reads, "pairs": [["lstm", "gru"]]}, CODE,
-                  output, False) == "its parameters changed"
-    assert _stale(evaluate, {**_record(evaluate), "notebook": "other"}, reads, CODE, output,
-                  False) == "its notebook changed"
-    assert _stale(evaluate, _record(evaluate), reads, CODE, output, True) == \
-        "it reads files of a step that ran again"
-    assert _stale(evaluate, _record(evaluate), reads, CODE, output, False) is None
-    assert _stale(evaluate, _record(evaluate, code_hash="then"), reads, CODE, output, False) \
-        == "charlm's code changed"
+
+    def why(record, reads=reads, out=output, upstream=False, step=evaluate):
+        return _stale(step, record, reads, _nb(step), CODE, out, upstream)
+
+    assert why(None) == "not run yet"
+    assert why(_record(evaluate), out=tmp_path / "gone") == "not run yet"
+    assert why(_record(evaluate), reads={**reads, "pairs": [["lstm", "gru"]]}) == \
+        "its parameters changed"
+    assert why({**_record(evaluate), "notebook": "other"}) == "its notebook changed"
+    assert why(_record(evaluate), upstream=True) == "it reads files of a step that ran again"
+    assert why(_record(evaluate)) is None
+    assert why(_record(evaluate, code_hash="then")) == "charlm's code changed"
     # a training step keeps its models when only the code changed
-    assert _stale(train, _record(train, code_hash="then"), _record(train)["reads"], CODE, output,
-                  False) is None
+    assert why(_record(train, code_hash="then"), reads=_record(train)["reads"], step=train) is None
 
 
 def test_a_record_from_before_steps_recorded_their_code_counts_as_changed_code(tmp_path):
@@ -53,7 +56,7 @@ def test_a_record_from_before_steps_recorded_their_code_counts_as_changed_code(t
                       ("04_evaluate.ipynb", "charlm's code changed")):
         step = _step(name)
         old = {k: v for k, v in _record(step).items() if k not in ("notebook", "code")}
-        assert _stale(step, old, old["reads"], CODE, output, False) == why
+        assert _stale(step, old, old["reads"], _nb(step), CODE, output, False) == why
 
 
 def test_the_chain_table_gives_the_order_and_who_writes_what():

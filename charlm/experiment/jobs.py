@@ -14,6 +14,7 @@ import pandas as pd
 
 from charlm.checkpoint import history_so_far
 from charlm.errors import PipelineError
+from charlm.experiment.layout import run_name
 from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
 from charlm.job import Job, train_job
@@ -45,7 +46,7 @@ def model_configs(run: Run, spec: RunSpec, model: str, seed: int):
 
 def training_jobs(run: Run, spec: RunSpec, models: list[str] | None = None) -> list[Job]:
     """One job per model and seed, at the model's chosen setting where the run searches."""
-    return [Job(run.model(m, s).path.name, model_configs(run, spec, m, s), run.model(m, s),
+    return [Job(run_name(m, s), model_configs(run, spec, m, s), run.model(m, s),
                 execution=spec.execution) for m, s in model_seeds(spec, models)]
 
 
@@ -68,7 +69,7 @@ def all_jobs(run: Run, spec: RunSpec) -> list[Job]:
     given the run's own setting, not the search's choice, which may not exist yet (a new
     search, a model added): the search never changes names, folders or epochs."""
     searched = trials(run, spec) if spec.search.tune_space else []
-    return searched + [Job(run.model(m, s).path.name, spec.configs(m, s), run.model(m, s))
+    return searched + [Job(run_name(m, s), spec.configs(m, s), run.model(m, s))
                        for m, s in model_seeds(spec)]
 
 

@@ -100,8 +100,8 @@ def _dependents(steps_: list[Step], step: Step) -> list[str]:
     return names
 
 
-def _stale(step: Step, record: dict | None, reads: dict, code: dict, output: Path,
-           upstream: bool) -> str | None:
+def _stale(step: Step, record: dict | None, reads: dict, notebook: str, code: dict,
+           output: Path, upstream: bool) -> str | None:
     """Why a step must run again (None: it is up to date). A step that trains is up to date
     when only charlm's code changed: its models are kept (see _say_kept). A record from before
     steps recorded their notebook and code counts as a change of code."""
@@ -109,7 +109,7 @@ def _stale(step: Step, record: dict | None, reads: dict, code: dict, output: Pat
         return "not run yet"
     if record["reads"] != reads:
         return "its parameters changed"
-    if "notebook" in record and record["notebook"] != notebook_hash(NOTEBOOKS_DIR / step.source):
+    if "notebook" in record and record["notebook"] != notebook:
         return "its notebook changed"
     if upstream:
         return "it reads files of a step that ran again"
@@ -143,8 +143,9 @@ def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
     for step in todo:
         reads = {k: params[k] for k in sorted(step.reads)}
         output = run.executed_notebook(step.name)
-        record = done.get(step.name)
-        why = _stale(step, record, reads, code, output, bool(set(step.after) & set(executed)))
+        record, notebook = done.get(step.name), notebook_hash(NOTEBOOKS_DIR / step.source)
+        why = _stale(step, record, reads, notebook, code, output,
+                     bool(set(step.after) & set(executed)))
         if not why:
             if _code_changed(record, code):
                 _say_kept(run, step, record, code)
@@ -160,8 +161,7 @@ def run_steps(run: Run, spec: RunSpec, progress: bool = True) -> list[str]:
                 {"run_dir": str(run.root), "profile": None, "overrides": None,
                  **step.parameters}, progress)
         seconds = time.perf_counter() - started
-        run.record_step(step.name, {"reads": reads, "notebook": notebook_hash(
-            NOTEBOOKS_DIR / step.source), "code": code}, seconds)
+        run.record_step(step.name, {"reads": reads, "notebook": notebook, "code": code}, seconds)
         executed.append(step.name)
         print(f"charlm: {step.name} done in {seconds:.0f} s", file=sys.stderr)
     return executed

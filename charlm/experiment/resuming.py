@@ -7,8 +7,9 @@ import sys
 from charlm.checkpoint import load_checkpoint
 from charlm.errors import PipelineError
 from charlm.experiment import jobs
+from charlm.experiment.layout import run_name
 from charlm.experiment.run import Run
-from charlm.experiment.spec import REMOVED, RunSpec
+from charlm.experiment.spec import RunSpec
 from charlm.resume import resume_conflicts
 
 
@@ -17,7 +18,6 @@ def check_resumable(run: Run, spec: RunSpec) -> None:
     old = run.read_params()
     if old is None:
         return
-    old = {k: v for k, v in old.items() if k not in REMOVED}  # stored by an earlier charlm
     new = spec.params()
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     found = conflicts(run, spec, set(changed)) if changed else []  # same run: all fit
@@ -43,8 +43,7 @@ def conflicts(run: Run, spec: RunSpec, changed: set[str]) -> list[str]:
                 load_checkpoint(job.folder.checkpoint), job.configs)]
     searched = sorted(changed & {"tune_space", "tune_seeds"})
     for model, seed in jobs.model_seeds(spec):
-        path = run.model(model, seed).checkpoint
-        name = run.model(model, seed).path.name
+        path, name = run.model(model, seed).checkpoint, run_name(model, seed)
         if not path.exists():
             continue
         if spec.search.tune_space and searched:  # the new search may choose another setting

@@ -42,7 +42,7 @@ from charlm.experiment.layout import (
     produced,
     run_name,
 )
-from charlm.experiment.spec import RunSpec
+from charlm.experiment.spec import REMOVED, RunSpec
 from charlm.folder import ModelFolder, path_in
 
 
@@ -121,8 +121,12 @@ class Run:
         atomic_write_json(self.params_file, spec.params())
 
     def read_params(self) -> dict[str, Any] | None:
-        """The flat parameters the folder holds, or None for a new folder."""
-        return json.loads(self.params_file.read_text()) if self.params_file.exists() else None
+        """The flat parameters the folder holds, or None for a new folder; a parameter an
+        earlier charlm stored and this one removed (spec.REMOVED) is left out."""
+        if not self.params_file.exists():
+            return None
+        params = json.loads(self.params_file.read_text())
+        return {k: v for k, v in params.items() if k not in REMOVED}
 
     def read_spec(self):
         params = self.read_params()
@@ -131,7 +135,7 @@ class Run:
                 f"{self.params_file} does not exist: run the chain with python -m charlm report, "
                 "or give the notebook a profile so it resolves the run itself."
             )
-        return RunSpec.from_params(params, stored=True)
+        return RunSpec.from_params(params)
 
     def write_environment(self, env: dict) -> None:
         atomic_write_json(self.environment_file, env)

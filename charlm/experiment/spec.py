@@ -61,16 +61,13 @@ class RunSpec:
     scale: ScaleConfig
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], stored: bool = False) -> RunSpec:
-        """From flat parameters (profile + every part's fields); unknown names refused.
-        stored: parameters a run folder holds, where a removed parameter is dropped."""
+    def from_params(cls, params: dict[str, Any]) -> RunSpec:
+        """From flat parameters (profile + every part's fields); unknown or removed names
+        refused (a run folder's own removed names are left out where it is read: Run)."""
         params = dict(params)
         profile = params.pop("profile", "custom")
-        for name, instead in REMOVED.items():
-            if name in params and stored:
-                params.pop(name)
-            elif name in params:
-                raise ParameterError(f"{name} was removed: {instead}.")
+        for name in REMOVED.keys() & params.keys():
+            raise ParameterError(f"{name} was removed: {REMOVED[name]}.")
         unknown = sorted(set(params) - known_parameters())
         if unknown:
             raise ParameterError(

@@ -29,7 +29,7 @@ from charlm.atomic import atomic_write_bytes, atomic_write_text
 from charlm.config import DataConfig, field_names
 from charlm.errors import PipelineError
 from charlm.experiment.run import Run
-from charlm.experiment.spec import PARTS, REMOVED
+from charlm.experiment.spec import PARTS
 from charlm.report import export, figures, prose
 from charlm.report.tables import md_table
 from charlm.stats.intervals import welch_interval
@@ -89,8 +89,7 @@ class Side:
             raise PipelineError(f"{run.root} has no metrics yet ({run.metrics_file} is missing): "
                                 f"run `python -m charlm report ...` for it first.")
         env = run.read_environment() if run.environment_file.exists() else {}
-        params = {k: v for k, v in run.read_params().items() if k not in REMOVED}
-        return cls(label, run, params, env, run.read_metrics()["runs"],
+        return cls(label, run, run.read_params(), env, run.read_metrics()["runs"],
                    run.read_histories(), run.read_choice())
 
 
@@ -289,11 +288,10 @@ def compare_runs(a: Path, b: Path, out: Path | None = None) -> tuple[Path, Path]
     folder = ComparisonFolder(Path(out) if out is not None else default_out(a, b))
     png, loss_key = curves_png(side_a, side_b)
     atomic_write_bytes(folder.curves, png)
-    atomic_write_text(folder.markdown,
-                      comparison_markdown(side_a, side_b, folder.curves.name, loss_key))
+    md = comparison_markdown(side_a, side_b, FIGURE, loss_key)
+    atomic_write_text(folder.markdown, md.replace(FIGURE, folder.curves.name))
     alt = f"{_words(loss_key)}, A solid, B dashed"
-    before, after = comparison_markdown(side_a, side_b, FIGURE, loss_key).split(
-        f"![{alt}]({FIGURE})")
+    before, after = md.split(f"![{alt}]({FIGURE})")
     title = f"{side_a.run.root.name} vs {side_b.run.root.name}"
     atomic_write_text(folder.html, export.report_html(export.page([before, (png, alt), after],
                                                                   title)))

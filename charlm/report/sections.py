@@ -208,7 +208,7 @@ def held_out(d: ReportData) -> str:
     """The n-gram floor, and where the contiguous split's extra loss comes from (measured)."""
     m, data = d.metrics, d.spec.data
     text = (prose.floor_sentence(m["held_out"], data.split, data.val_frac > 0) + "\n\n"
-            + md_table(held_out_table(m["held_out"], 1 - data.train_frac)))
+            + md_table(held_out_table(m["held_out"], data.train_frac)))
     tests = m["comparisons"].set_index(["a", "b", "metric"])
     for gap in m["split_gaps"].itertuples(index=False):
         key = (gap.contiguous, gap.random, "test_loss")

@@ -99,8 +99,9 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     } for r in runs.itertuples()])
 
 
-def held_out_table(held_out: pd.DataFrame, test_share: float) -> pd.DataFrame:
-    """Every model's and the n-gram's test loss, inside the late text and elsewhere."""
+def held_out_table(held_out: pd.DataFrame, train_frac: float) -> pd.DataFrame:
+    """Every model's and the n-gram's test loss, inside the late text (the last 1 - train_frac
+    of it, the contiguous split's test text) and elsewhere."""
     shown = lambda v: "n/a" if not np.isfinite(v) else f"{v:.4f}"  # noqa: E731
     table = held_out.astype({"n_late": int, "n_early": int})
     table = table.assign(scorer=table.scorer.map(lambda s: s if "gram" in s else s.upper()),
@@ -108,7 +109,7 @@ def held_out_table(held_out: pd.DataFrame, test_share: float) -> pd.DataFrame:
                             for col in ("test_loss", "late_loss", "early_loss")})
     return table.rename(columns={
         "scorer": "Model", "split": "Split", "test_loss": "Test loss",
-        "late_loss": f"in the last {test_share:.0%} of the text",
+        "late_loss": f"in the last {1 - train_frac:.0%} of the text",
         "early_loss": "elsewhere", "n_late": "windows there", "n_early": "windows elsewhere"})
 
 
