@@ -24,6 +24,7 @@ CELLS = ("lstm", "gru", "rnn")
 OBJECTIVES = ("last", "all")
 SPLITS = ("random", "contiguous")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "tf32")  # float32 matrix products on a GPU: IEEE, or TensorFloat-32
 # the training settings a search (tune_space) may vary; the others define the comparison
 TUNABLE = ("lr", "batch_size", "grad_clip", "min_lr", "warmup_steps")
 LOG_EVERY = 50  # steps between the training loop's looks at the loss (its only CUDA host syncs)
@@ -179,11 +180,18 @@ class ExecutionConfig:
     fused: bool = param(True, "charlm's fused recurrent kernels on CPU (same numbers, less "
                         "time)")
     deterministic: bool = param(False, "CUDA: ask for deterministic algorithms")
+    precision: str = param(
+        "fp32", "CUDA float32 products, cuDNN's recurrent kernels included: fp32 (IEEE, the "
+        "faithful protocol) | tf32 (TensorFloat-32: faster on recent GPUs, ~3 digits)")
+    compile_step: bool = param(
+        False, "CUDA, batched: torch.compile the stacked step's forward and loss (fused "
+        "elementwise kernels; compile time up front)")
 
     def __post_init__(self) -> None:
         choice("device", self.device, DEVICES)
         positive_int("eval_batch_size", self.eval_batch_size)
-        for name in ("fused", "deterministic"):
+        choice("precision", self.precision, PRECISIONS)
+        for name in ("fused", "deterministic", "compile_step"):
             boolean(name, getattr(self, name))
 
 

@@ -68,6 +68,23 @@ def _mps_device() -> torch.device:
     return torch.device("mps")
 
 
+def precision_settings(precision: str = "fp32") -> dict[str, str]:
+    """torch's float32 settings for a run's `precision`, as set_precision sets them."""
+    mode = {"fp32": "ieee", "tf32": "tf32"}[precision]
+    return {"precision": precision, "cudnn_rnn": mode, "cudnn_conv": mode, "cuda_matmul": mode}
+
+
+def set_precision(precision: str = "fp32") -> dict[str, str]:
+    """Set how CUDA computes float32 products. torch's defaults differ by kernel: cuDNN's
+    recurrent kernels use TF32 on Ampere and later, plain products IEEE float32. fp32: IEEE
+    everywhere, the faithful protocol; tf32: TensorFloat-32 everywhere. Returns the settings."""
+    settings = precision_settings(precision)
+    torch.backends.cudnn.rnn.fp32_precision = settings["cudnn_rnn"]
+    torch.backends.cudnn.conv.fp32_precision = settings["cudnn_conv"]
+    torch.backends.cuda.matmul.fp32_precision = settings["cuda_matmul"]
+    return settings
+
+
 def sync(device: torch.device) -> None:
     """Wait for the device's queued work, so that a timing covers it (CUDA and MPS run async)."""
     if device.type == "cuda":

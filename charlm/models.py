@@ -39,7 +39,7 @@ class CharRNN(nn.Module):
         The fused path (training on CPU from a zero state) returns state None.
         """
         if self.fused and state is None and x.device.type == "cpu" and torch.is_grad_enabled():
-            out = fused_rnn(self.rnn, x)  # (T, B, H), time-major
+            out = fused_rnn(self.rnn, x, last_only)  # (T, B, H), time-major
             return (self.head(out[-1]) if last_only else self.head(out).transpose(0, 1)), None
         onehot = F.one_hot(x, self.vocab_size).float()  # (B, T, vocab_size)
         out, state = self.rnn(onehot, state)  # (B, T, H)

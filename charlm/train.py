@@ -8,18 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from charlm.checkpoint import save_checkpoint, save_test_windows
 from charlm.config import LOG_EVERY, Configs, DataConfig, ExecutionConfig, ModelConfig, TrainConfig
-from charlm.data import Windows, get_batch, make_windows
-from charlm.device import resolve_device, sync
+from charlm.data import Windows, make_windows
+from charlm.device import resolve_device, set_precision, sync
 from charlm.errors import TrainingDivergedError
 from charlm.evaluate import summarize, window_losses
 from charlm.folder import ModelFolder
 from charlm.models import CharRNN
 from charlm.resume import resumable_checkpoint, say_interrupted
+from charlm.step import ModelStep, Step, adam
 
 STEP_LOG = "step_log"  # a training record's rows of step losses, written beside the history
 DIVERGENCE_FACTOR = 4.0  # a loss above this many times the uniform guess ln(vocab_size) diverged
@@ -47,19 +47,6 @@ def eval_subset(starts: torch.Tensor, n: int | None) -> torch.Tensor:
     return starts[torch.linspace(0, starts.numel() - 1, n, device=starts.device).long()]
 
 
-def batch_loss(model, x, y, objective: str, skip: torch.Tensor | None):
-    """(objective loss, loss of the last position = the reference's training loss)."""
-    if objective == "last":
-        logits, _ = model(x, last_only=True)
-        loss = F.cross_entropy(logits, y)
-        return loss, loss
-    logits, _ = model(x)  # (B, T, vocab_size)
-    per_pos = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
-    keep = ~skip  # never train on a character that is the target of a test window
-    loss = (per_pos * keep).sum() / keep.sum().clamp(min=1)
-    return loss, per_pos[:, -1].mean()
-
-
 def epoch_order(n_train: int, cfg: TrainConfig, epoch: int) -> torch.Tensor:
     """The shuffled order of the training windows in one epoch: a function of seed and epoch."""
     return torch.randperm(
@@ -78,52 +65,50 @@ def check_diverged(sums, loss, limit: float, epoch: int, step: int, lr: float,
         )
 
 
-def train_epoch(model, optimizer, windows: Windows, cfg: TrainConfig, epoch: int, step0: int,
-                total_steps: int, progress: bool = True) -> dict:
-    """One pass over the (shuffled) training windows; returns the epoch's training record."""
+def train_epoch(stepper: Step, windows: Windows, epoch: int, step0: int, total_steps: int,
+                progress: bool = True) -> list[dict]:
+    """One pass of the stepper's K models (K = 1 for one model) over the training windows,
+    each in its own shuffled order; returns each model's training record of the epoch.
+
+    The one epoch loop of charlm: learning rate, batch, step, loss accumulated on the device,
+    the divergence check (every step on the CPU, every LOG_EVERY steps elsewhere), the step
+    log, the progress bar, the time."""
+    configs, cfg, k = stepper.configs, stepper.cfg, stepper.k
     device = windows.data.device
     n_steps = steps_per_epoch(windows.train_starts.numel(), cfg)
-    order = epoch_order(windows.train_starts.numel(), cfg, epoch).to(device)
-    skip_mask = windows.held_out_target_mask() if cfg.objective == "all" else None
-    target_offsets = torch.arange(1, windows.seq_len + 1, device=device)  # once, not per step
-    sums = torch.zeros(2, device=device)  # objective loss, last-position loss
-    diverged_above = DIVERGENCE_FACTOR * math.log(windows.vocab.size)
-    bar = tqdm(total=n_steps, desc=f"epoch {epoch}", disable=not progress, leave=False)
+    orders = torch.stack([epoch_order(windows.train_starts.numel(), c, epoch)
+                          for c in configs]).to(device)  # (K, n_train): each its own order
+    sums = torch.zeros(k, 2, device=device)  # per model: objective loss, last-position loss
+    limit = DIVERGENCE_FACTOR * math.log(windows.vocab.size)
+    bar = tqdm(total=n_steps, desc=f"epoch {epoch}" + (f" ({k} models)" if k > 1 else ""),
+               disable=not progress, leave=False)
     log = StepLog(epoch, step0, sums)
     sync(device)
     start = time.perf_counter()
     for step in range(n_steps):
-        # learning rate for this step
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step0 + step, total_steps)
-        # batch built on the device, forward and backward
-        starts = windows.train_starts[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
-        x, y = get_batch(windows.data, starts, windows.seq_len, cfg.objective)
-        # positions of the `all` targets: text[start + 1 : start + seq_len + 1]
-        skip = None if skip_mask is None else skip_mask[starts[:, None] + target_offsets]
-        loss, last_loss = batch_loss(model, x, y, cfg.objective, skip)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        # accumulate on the device; look at the numbers only every LOG_EVERY steps on CUDA
-        sums += torch.stack([loss.detach(), last_loss.detach()])
+        stepper.set_lr(learning_rate(cfg, step0 + step, total_steps))
+        starts = windows.train_starts[orders[:, step * cfg.batch_size:(step + 1) * cfg.batch_size]]
+        out = stepper.run(starts)
+        sums += out
+        # look at the numbers every step on the CPU, every LOG_EVERY steps on a GPU
         logged = (step + 1) % LOG_EVERY == 0 or step + 1 == n_steps
         if device.type == "cpu" or logged:
-            check_diverged(sums, loss, diverged_above, epoch, step + 1,
-                            optimizer.param_groups[0]["lr"])
+            worst = int(torch.nan_to_num(out[:, 0], nan=float("inf")).argmax()) if k > 1 else 0
+            check_diverged(sums, out[worst, 0], limit, epoch, step + 1, stepper.lr,
+                           f" (seed {configs[worst].seed})" if k > 1 else "")
         if logged:
             log.add(step + 1, sums)
-            bar.set_postfix(loss=f"{sums[0].item() / (step + 1):.4f}", refresh=False)
+            bar.set_postfix(loss=f"{sums[:, 0].mean().item() / (step + 1):.4f}", refresh=False)
             bar.update(step + 1 - bar.n)
     sync(device)
     seconds = time.perf_counter() - start
     bar.close()
-    obj, last = (sums / n_steps).tolist()
-    return {"epoch": epoch, "train_loss": last, "objective_loss": obj, "steps": n_steps,
-            "lr": optimizer.param_groups[0]["lr"], "train_seconds": seconds,
-            STEP_LOG: log.rows}
+    together = {"group_train_seconds": seconds, "trained_with": k} if k > 1 else {}
+    # K models trained together share the time: each model's cost is its K-th part
+    return [{"epoch": epoch, "train_loss": last, "objective_loss": obj, "steps": n_steps,
+             "lr": stepper.lr, "train_seconds": seconds / k, **together,
+             "cuda_graph": stepper.graph is not None, STEP_LOG: rows}
+            for (obj, last), rows in zip((sums / n_steps).tolist(), log.rows)]
 
 
 class StepLog:
@@ -187,7 +172,7 @@ def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs:
 
     test=False: the last epoch is scored on validation only (a sweep's trial)."""
     record = dict(record)
-    steps = record.pop(STEP_LOG, [[]])[0]  # this model's rows (train_epoch and the group's)
+    steps = record.pop(STEP_LOG, [])  # this model's rows of step losses
     epoch = record["epoch"]
     final = epoch == configs.train.epochs
     held_out, per_window = evaluate_epoch(model, windows, configs.train, final, test,
@@ -229,7 +214,7 @@ def train(
     """
     device = windows.data.device
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = adam(model.parameters(), cfg.lr, device, graph=False)
     configs = Configs(data_cfg or DataConfig(), model.cfg, cfg)
     folder = ModelFolder(Path(out_dir)) if out_dir is not None else None
     path = folder.checkpoint if folder else None
@@ -241,11 +226,12 @@ def train(
             optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         history = list(ckpt["history"])
+    stepper = ModelStep(model, optimizer, windows, cfg)  # eager: cuDNN on CUDA, fused on CPU
     per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
     for epoch in range(len(history) + 1, min(until or cfg.epochs, cfg.epochs) + 1):
         try:
-            record = train_epoch(model, optimizer, windows, cfg, epoch, (epoch - 1) * per_epoch,
-                                 per_epoch * cfg.epochs, progress)
+            record, = train_epoch(stepper, windows, epoch, (epoch - 1) * per_epoch,
+                                  per_epoch * cfg.epochs, progress)
             finish_epoch(model, optimizer.state_dict(), windows, configs, record, history, folder,
                          test, eval_batch_size)
         except KeyboardInterrupt:
@@ -276,6 +262,7 @@ def run_training(
     `execution` says where and how (device, fused kernels); it never changes the numbers."""
     execution = execution or ExecutionConfig()
     device = resolve_device(execution.device)
+    set_precision(execution.precision)
     if execution.deterministic and device.type == "cuda":
         torch.use_deterministic_algorithms(True, warn_only=True)
     windows = make_windows(data_cfg, text=text).to(device)

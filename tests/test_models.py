@@ -49,7 +49,7 @@ def test_fused_layers_match_pytorch(cell, last_only):
     (ref.transpose(0, 1) * weights).sum().backward()
     ref_grads = [p.grad.clone() for p in model.rnn.parameters()]
     model.zero_grad()
-    out = fused_rnn(model.rnn, x)
+    out = fused_rnn(model.rnn, x, last_only)
     (out * weights).sum().backward()
     torch.testing.assert_close(out, ref.transpose(0, 1))
     for p, g in zip(model.rnn.parameters(), ref_grads):

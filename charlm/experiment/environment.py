@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 import charlm
-from charlm.device import available_device
+from charlm.config import ExecutionConfig
+from charlm.device import available_device, precision_settings
 from charlm.project import PACKAGE_DIR, PROJECT_ROOT, in_checkout
 
 PACKAGES = ("torch", "numpy", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert")
@@ -91,8 +92,9 @@ def git_dirty(root: Path | None = PROJECT_ROOT) -> bool | None:
     return None if out is None else bool(out.strip())
 
 
-def describe_environment() -> dict:
-    """Device, CPU/GPU names, core count, package versions (every installed one under
+def describe_environment(execution: ExecutionConfig | None = None) -> dict:
+    """Device, CPU/GPU names, core count, how CUDA computes float32 (`float32_precision`, the
+    run's `precision` as charlm sets it), package versions (every installed one under
     `packages`), the commit and whether the checkout had uncommitted changes (`git_dirty`)."""
     device = available_device()
     checkout = PROJECT_ROOT if in_checkout() else None  # installed from site-packages: no commit
@@ -105,6 +107,7 @@ def describe_environment() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cuda_version": torch.version.cuda,
+        "float32_precision": precision_settings((execution or ExecutionConfig()).precision),
         "git_commit": git_commit(checkout),
         "git_dirty": git_dirty(checkout),
         **{f"{p}_version": _version(p) for p in PACKAGES},

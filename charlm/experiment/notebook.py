@@ -51,7 +51,7 @@ def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSp
         if run.read_params() != spec.params():
             run.forget_steps()  # the pipeline must not trust what other parameters made
         run.write_spec(spec)
-        run.write_environment(describe_environment())
+        run.write_environment(describe_environment(spec.execution))
     return run, spec
 
 

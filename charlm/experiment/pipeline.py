@@ -232,7 +232,7 @@ def run_report(
     with run.hold(), corpus_found_from_here():
         check_resumable(run, spec)
         run.write_spec(spec)
-        run.write_environment(describe_environment())
+        run.write_environment(describe_environment(spec.execution))
         # executor=ray: one local instance for every notebook; a line per epoch meanwhile
         with ray_instance(spec.scale), EpochLines(run, spec):
             executed = run_steps(run, spec, progress)

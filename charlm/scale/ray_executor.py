@@ -119,13 +119,17 @@ def _write_files(folder: ModelFolder, files: dict[str, bytes]) -> None:
 
 def _resources(ray, scale: ScaleConfig, device: str) -> dict:
     """What one run asks of the cluster. gpus_per_run None: a share of a GPU where the cluster
-    has GPUs and the run may use one. cpus_per_run None: a local run's thread count here, at
-    most the CPUs of the largest node (a request no node can meet would wait forever)."""
+    has GPUs and the run may use one. cpus_per_run None: one CPU for a run on a GPU (the GPU
+    computes; asking for a CPU run's threads would let one run fill a node, and the GPU share
+    would never be shared), else a local run's thread count here, at most the CPUs of the
+    largest node (a request no node can meet would wait forever)."""
     gpus = scale.gpus_per_run
     if gpus is None:
         gpus = GPU_SHARE if device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0
     cpus = scale.cpus_per_run
-    if cpus is None:
+    if cpus is None and gpus > 0:
+        cpus = 1
+    elif cpus is None:
         largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]),
                       default=0)
         cpus = max(1, min(torch.get_num_threads(), int(largest) or torch.get_num_threads()))

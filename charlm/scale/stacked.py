@@ -5,6 +5,10 @@ a leading dimension of K. Its forward runs the K recurrent layers together: the 
 projection as one gather, each time step as one batched product (K, B, H) @ (K, H, G). The K
 models never mix: model k's loss depends only on slice k of every parameter, so the gradient of
 the sum of the K losses is, slice by slice, the gradient each model would get alone.
+
+Two implementations of one computation: `fused` (training, the default) runs charlm's fused
+layers (charlm/fused.py) with a leading K, a few operations per time step; the plain one is
+autograd over elementwise operations, what `torch.compile` fuses (and what evaluation uses).
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from charlm.fused import fused_layers
 from charlm.models import CharRNN
 
 
 class StackedCharRNN(nn.Module):
     """K CharRNNs of one ModelConfig, stacked: parameter p of model k is `self.params[i][k]`."""
 
-    def __init__(self, models: list[CharRNN]):
+    def __init__(self, models: list[CharRNN], fused: bool = True):
         super().__init__()
+        self.fused = fused
         first = models[0]
         if any(m.cfg != first.cfg or m.vocab_size != first.vocab_size for m in models):
             raise ValueError("stacked models must share cell, sizes and vocabulary")
@@ -41,6 +47,8 @@ class StackedCharRNN(nn.Module):
         Returns logits (K, B, vocab_size) with last_only, else (K, B, T, vocab_size).
         """
         p = dict(zip(self.names, self.params))
+        if self.fused and torch.is_grad_enabled():
+            return self._fused_forward(x, p, last_only)
         k, b, t = x.shape
         out = None
         for layer in range(self.cfg.num_layers):
@@ -57,26 +65,40 @@ class StackedCharRNN(nn.Module):
             return torch.baddbmm(bias, out[:, :, -1], w)  # (K, B, vocab_size)
         return torch.baddbmm(bias, out.reshape(k, b * t, -1), w).view(k, b, t, -1)
 
+    def _fused_forward(self, x, p, last_only):
+        weights = [[p[f"rnn.{n}_l{layer}"] for n in ("weight_ih", "weight_hh", "bias_ih",
+                                                       "bias_hh")]
+                   for layer in range(self.cfg.num_layers)]
+        out = fused_layers(self.cfg.cell, x.transpose(1, 2), weights, last_only)  # (K, T, B, H)
+        w, bias = p["head.weight"].transpose(1, 2), p["head.bias"][:, None, :]
+        k, t, b, h = out.shape
+        if last_only:
+            return torch.baddbmm(bias, out[:, -1], w)  # (K, B, vocab_size)
+        logits = torch.baddbmm(bias, out.reshape(k, t * b, h), w).view(k, t, b, -1)
+        return logits.transpose(1, 2)  # (K, B, T, vocab_size)
+
     def _recur(self, xw: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
         """One recurrent layer over time: xw (K, B, T, G) input projections -> (K, B, T, H)."""
-        k, b, t, _ = xw.shape
+        k, b, _, _ = xw.shape
         h = xw.new_zeros(k, b, self.cfg.hidden_size)
         c = torch.zeros_like(h)
         w_t, bias = w_hh.transpose(1, 2), b_hh[:, None, :]
         outs = []
-        for step in range(t):
+        # the slices taken once: indexing xw inside the loop would make backward build a
+        # full-size zero tensor for every step
+        for xw_t in xw.unbind(2):
             hh = torch.baddbmm(bias, h, w_t)  # (K, B, G)
             if self.cfg.cell == "lstm":  # gates i, f, g, o, as nn.LSTM orders them
-                i, f, g, o = (xw[:, :, step] + hh).chunk(4, -1)
+                i, f, g, o = (xw_t + hh).chunk(4, -1)
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                 h = torch.sigmoid(o) * torch.tanh(c)
             elif self.cfg.cell == "gru":  # gates r, z, n, as nn.GRU orders them
-                xr, xz, xn = xw[:, :, step].chunk(3, -1)
+                xr, xz, xn = xw_t.chunk(3, -1)
                 hr, hz, hn = hh.chunk(3, -1)
                 r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
                 h = (1 - z) * torch.tanh(xn + r * hn) + z * h
             else:
-                h = torch.tanh(xw[:, :, step] + hh)
+                h = torch.tanh(xw_t + hh)
             outs.append(h)
         return torch.stack(outs, 2)
 
