@@ -1,16 +1,20 @@
-"""GPU benchmark: the faithful setting (objective last, batch 128, Adam 1e-3) on CUDA.
+"""GPU benchmark: the faithful setting (objective last, batch 128, Adam 1e-3) on CUDA, FP32.
 
-Side by side in one run, per model (LSTM, GRU):
+Side by side in one run, per model (LSTM, GRU), each row saying whether a CUDA graph was used:
 - the baseline (DataLoader on the host, one-hot in forward, cuDNN, `.item()` each step);
-- charlm eager (the training loop of `train.train`: corpus and batches on the GPU);
-- charlm's group step (`charlm.scale.group`) with the whole step in a CUDA graph, K = 1, 2, 6, 10
-  models at once: ms per step of the group, projected to 30 epochs;
+- one model through charlm's step (`charlm.step.ModelStep`: cuDNN), eager and captured;
+- K models as one stacked step (`charlm.scale.group.StackedStep`), K = 1, 5, 10: eager (charlm's
+  fused layers), captured in a CUDA graph (what `make report` trains with on a GPU), compiled
+  (torch.compile of forward and loss; its compile time said) and compiled + captured; with the
+  kernels one step launches (a graph replays the same kernels in one launch);
+- the captured step against the eager one: the same K models, weights and batches, 100 steps;
 - end to end: what notebook 02 does for a model and 5 seeds, batched (corpus, training, every
-  epoch's evaluation, the final evaluation on all test windows, checkpoints), for a few epochs,
-  projected to 30.
-Without CUDA it runs a tiny CPU fallback, so the script itself stays tested.
+  epoch's evaluation, the final evaluation on all test windows, checkpoints), for 2 epochs,
+  projected to 30 from the group's time.
+Without CUDA it runs a short CPU version (tiny corpus, a few steps; kernels are then the
+operations dispatched, views left out), so the script itself stays tested.
 
-    bash benchmarks/gpu.sh            # writes benchmarks/results/gpu.md and gpu.csv
+    OUT=<folder> bash benchmarks/gpu.sh     # gpu.md and gpu.csv in <folder>
 """
 
 from __future__ import annotations
@@ -27,27 +31,25 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from baseline import BaselineRNN, make_loader
-from common import charlm_step, faithful_epoch_steps, write
+from common import faithful_epoch_steps, write
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from charlm import reference
 from charlm.config import Configs, DataConfig, ModelConfig, TrainConfig
 from charlm.data import make_windows
+from charlm.device import set_precision, sync
 from charlm.models import CharRNN
-from charlm.scale.group import graph_versus_eager, group_stepper, seeded_model, train_group
+from charlm.scale.group import group_stepper, seeded_model, train_group
+from charlm.step import ModelStep, adam
+from charlm.train import epoch_order
 
-GROUP_SIZES = {True: (1, 2, 6, 10), False: (1, 2)}  # K on CUDA, on the CPU fallback
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+EPOCHS = reference.SETTING["epochs"]
 
 
 def time_baseline(windows, cell, steps, device):
     model = BaselineRNN(cell, windows.vocab.size).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = make_loader(windows.data.cpu(), windows.train_starts.cpu(), 128)
-    it = iter(loader)
+    it = iter(make_loader(windows.data.cpu(), windows.train_starts.cpu(), 128))
     sync(device)
     t = time.perf_counter()
     for _ in range(steps):
@@ -59,49 +61,106 @@ def time_baseline(windows, cell, steps, device):
         opt.step()
         loss.item()  # the usual per-step logging
     sync(device)
-    return (time.perf_counter() - t) / steps, False  # never a CUDA graph
+    return {"ms_per_step": (time.perf_counter() - t) / steps * 1000, "graph_used": False}
 
 
-def time_charlm_eager(windows, cell, steps, device):
-    """The product's eager step (train.train on CUDA): CharRNN with cuDNN, batches on the GPU."""
-    model = CharRNN(windows.vocab.size, ModelConfig(cell)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    data, train = windows.data.to(device), windows.train_starts.to(device)
-    order = torch.randperm(train.numel(), device=device)
-    total = torch.zeros((), device=device)
+class _Ops(TorchDispatchMode):
+    """Counts the operations dispatched to a backend (views left out): kernels on a CPU."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.n += not func.is_view
+        return func(*args, **(kwargs or {}))
+
+
+def kernels_per_step(stepper, starts) -> int:
+    """Kernels one eager step launches: on CUDA counted by the profiler (kernels, copies,
+    sets), on a CPU the operations dispatched. A captured step replays the same kernels."""
+    if starts.device.type != "cuda":
+        with _Ops() as ops:
+            stepper.step(starts)
+        return ops.n
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        stepper.step(starts)
+        sync(starts.device)
+    return sum(e.device_type == torch.autograd.DeviceType.CUDA for e in prof.events())
+
+
+def _batches(windows, k: int):
+    """Full batches of K models' own shuffled orders, cycled: (K, 128) starts each."""
+    orders = torch.stack([epoch_order(windows.train_starts.numel(), TrainConfig(seed=s), 1)
+                          for s in range(k)]).to(windows.data.device)
+    n = windows.train_starts.numel() // 128
+    return lambda i: windows.train_starts[orders[:, (i % n) * 128:(i % n + 1) * 128]]
+
+
+def time_stepper(stepper, windows, steps) -> dict:
+    """ms per step of a charlm stepper (the first call, which compiles or captures, timed on its
+    own), its kernels per step, and whether a graph was used."""
+    batch = _batches(windows, stepper.k)
+    device = windows.data.device
+    kernels = kernels_per_step(stepper, batch(0)) if not getattr(stepper, "compiled", False) \
+        else None
     sync(device)
     t = time.perf_counter()
-    for i in range(steps):
-        total += charlm_step(model, opt, data, train[order[(i * 128) % (train.numel() - 128):][
-            :128]])
+    first = stepper.run(batch(1))  # compile and/or capture happen here
     sync(device)
-    assert torch.isfinite(total), "non-finite loss"
-    return (time.perf_counter() - t) / steps, False  # never a CUDA graph
-
-
-def time_group(windows, cell, steps, device, k: int):
-    """K models of the faithful setting as one step (charlm.scale.group), a CUDA graph on CUDA."""
-    w = windows.to(device)
-    models = [seeded_model(w.vocab.size, ModelConfig(cell), s) for s in range(k)]
-    stepper = group_stepper(models, [TrainConfig(seed=s) for s in range(k)], w)
-    orders = torch.stack([torch.randperm(w.train_starts.numel(), device=device)
-                          for _ in range(k)])
-    n_batches = w.train_starts.numel() // 128
-    stepper.run(w.train_starts[orders[:, :128]])  # capture (not timed); eager if it failed
-    total = torch.zeros(k, 2, device=device)
-    sync(device)
+    setup = time.perf_counter() - t
+    total = torch.zeros_like(first)
     t = time.perf_counter()
     for i in range(steps):
-        j = i % n_batches
-        total += stepper.run(w.train_starts[orders[:, j * 128:(j + 1) * 128]])
+        total += stepper.run(batch(i + 2))
     sync(device)
+    sec = (time.perf_counter() - t) / steps
     assert torch.isfinite(total).all(), "non-finite loss"
-    return (time.perf_counter() - t) / steps, stepper.graph is not None
+    if kernels is None:  # compiled: counted after compiling (the count must not compile)
+        kernels = kernels_per_step(stepper, batch(0))
+    return {"ms_per_step": sec * 1000, "graph_used": stepper.graph is not None,
+            "kernels_per_step": kernels, "first_step_s": setup}
+
+
+def one_model(windows, cell, graph: bool):
+    torch.manual_seed(0)  # fused: the product's layers on a CPU (cuDNN on CUDA either way)
+    model = CharRNN(windows.vocab.size, ModelConfig(cell), fused=True)
+    model.to(windows.data.device).train()
+    optimizer = adam(model.parameters(), 1e-3, windows.data.device, graph)
+    return ModelStep(model, optimizer, windows, TrainConfig(), graph=graph)
+
+
+def stacked(windows, cell, k: int, graph: bool, compiled: bool, plain: bool = False):
+    """The product's stacked step; plain: autograd over the elementwise operations, without
+    charlm's fused layers (what compile starts from)."""
+    models = [seeded_model(windows.vocab.size, ModelConfig(cell), s) for s in range(k)]
+    stepper = group_stepper(models, [TrainConfig(seed=s) for s in range(k)], windows,
+                            graph=graph, compiled=compiled)
+    stepper.module.fused = stepper.module.fused and not plain
+    return stepper
+
+
+def graph_versus_eager(windows, cell: str, k: int = 3, steps: int = 100) -> dict:
+    """The same K models trained `steps` steps eagerly and replayed from the graph, from the same
+    weights and batches: the largest loss and weight differences."""
+    runs = []
+    for graph in (False, True):
+        stepper = stacked(windows, cell, k, graph, compiled=False)
+        batch = _batches(windows, k)
+        losses = torch.stack([stepper.run(batch(i)).clone() for i in range(steps)])
+        runs.append((losses, [p.detach().clone() for p in stepper.module.parameters()],
+                     stepper.graph is not None))
+    (loss_a, w_a, _), (loss_b, w_b, used) = runs
+    return {"graph_used": used, "max_loss_diff": (loss_a - loss_b).abs().max().item(),
+            "max_weight_diff": max((a - b).abs().max().item() for a, b in zip(w_a, w_b))}
 
 
 def end_to_end(cell: str, seeds: int, epochs: int, data: DataConfig, max_steps=None) -> dict:
     """What notebook 02 does for one model and its seeds, batched: corpus to final checkpoints
-    and full test evaluations, for `epochs` epochs; projected to the reference's 30."""
+    and full test evaluations, for `epochs` epochs; projected to the reference's 30 from the
+    group's time (each model's train_seconds is its K-th part)."""
     train = TrainConfig(epochs=epochs, eval_windows=20_000, max_steps=max_steps)
     configs = [Configs(data, ModelConfig(cell), replace(train, seed=s)) for s in range(seeds)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,66 +169,91 @@ def end_to_end(cell: str, seeds: int, epochs: int, data: DataConfig, max_steps=N
                                 progress=False)
         wall = time.perf_counter() - t
     h = pd.DataFrame(histories[0])
-    group = h.group_train_seconds  # the group's time: train_seconds is its K-th part
-    per_epoch = group.mean() + seeds * h.eval_seconds.iloc[:-1].mean() if epochs > 1 \
-        else group.mean()
-    full_eval = seeds * h.eval_seconds.iloc[-1]
-    setup = wall - group.sum() - seeds * h.eval_seconds.sum()
-    total = reference.SETTING["epochs"]
+    group = h.group_train_seconds
+    evals = sum(pd.DataFrame(x).eval_seconds for x in histories)  # all K models, per epoch
+    per_epoch = group.mean() + (evals.iloc[:-1].mean() if epochs > 1 else evals.iloc[-1])
+    setup = wall - group.sum() - evals.sum()
     return {"cell": cell, "impl": f"end to end, {seeds} seeds batched, {epochs} epochs",
-            "cuda_graph": bool(h.cuda_graph.all()), "measured_s": wall,
-            f"projected_{total}_epochs_s": setup + per_epoch * (total - 1) + group.mean()
-            + full_eval,
+            "graph_used": bool(h.cuda_graph.all()), "measured_s": wall,
+            f"projected_{EPOCHS}_epochs_s": setup + per_epoch * (EPOCHS - 1) + group.mean()
+            + evals.iloc[-1],
             "test_loss_last_epoch": float(np.mean([r[-1]["test_loss"] for r in histories]))}
+
+
+def _variants(cuda: bool):
+    """(name, function(windows, cell, steps) -> row) in the order they are measured: what
+    matters most first, so a run cut off by its time limit keeps it."""
+    sizes = (1, 5, 10) if cuda else (1, 3)
+    yield "baseline", lambda w, c, n: time_baseline(w, c, n, w.data.device)
+    yield "one model, eager", lambda w, c, n: time_stepper(one_model(w, c, False), w, n)
+    yield "one model, captured", lambda w, c, n: time_stepper(one_model(w, c, True), w, n)
+    for k in sizes:
+        for how, graph in (("eager", False), ("captured", True)):
+            yield (f"stacked K={k}, {how}",
+                   lambda w, c, n, k=k, g=graph: time_stepper(stacked(w, c, k, g, False), w, n))
+    yield (f"stacked K={sizes[-1]}, plain autograd, eager", lambda w, c, n: time_stepper(
+        stacked(w, c, sizes[-1], False, False, plain=True), w, n))
+
+
+def _compiled_variants(cuda: bool):
+    if not cuda:  # compiling takes minutes on two CPU cores: the tests check it on a CPU
+        return
+    for k in (1, 5, 10):
+        for how, graph in (("compiled", False), ("compiled + captured", True)):
+            yield (f"stacked K={k}, {how}",
+                   lambda w, c, n, k=k, g=graph: time_stepper(stacked(w, c, k, g, True), w, n))
+
+
+def _measure(rows, cell, impl, fn, epoch_steps):
+    try:
+        row = fn()
+    except Exception as exc:  # report it, keep measuring the others
+        rows.append({"cell": cell, "impl": impl, "error": repr(exc)[:200]})
+        return
+    if "ms_per_step" in row:
+        row[f"projected_{EPOCHS}_epochs_s"] = row["ms_per_step"] / 1000 * epoch_steps * EPOCHS
+    rows.append({"cell": cell, "impl": impl, **row})
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--epochs", type=float, default=0.5, help="epochs timed per step variant")
+    ap.add_argument("--steps", type=int, default=300, help="steps timed per step variant")
     ap.add_argument("--e2e-epochs", type=int, default=2, help="epochs of the end-to-end run")
-    ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or (
-        Path(__file__).parent / "results")), help="where the tables go (default $OUT, which a "
-        "lent GPU machine sends back, else benchmarks/results)")
+    ap.add_argument("--out", type=Path, default=None, help="where gpu.md and gpu.csv go "
+                    "(default $OUT, which a lent GPU machine sends back, else benchmarks/results,"
+                    " or benchmarks/results/gpu_cpu_fallback without a GPU)")
     args = ap.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    cuda = device.type == "cuda"
+    cuda = torch.cuda.is_available()
+    results = Path(__file__).parent / "results"
+    out = args.out or Path(os.environ.get("OUT") or (
+        results if cuda else results / "gpu_cpu_fallback"))
+    device = torch.device("cuda" if cuda else "cpu")
+    precision = set_precision("fp32")  # the faithful protocol: IEEE float32, cuDNN's RNNs too
     data = DataConfig() if cuda else DataConfig(max_chars=50_000)
-    windows = make_windows(data)
-    epoch_steps, total = faithful_epoch_steps(windows), reference.SETTING["epochs"]
-    steps = int(args.epochs * epoch_steps) if cuda else 3
-    variants = {"baseline": (time_baseline, ()), "charlm eager": (time_charlm_eager, ()),
-                **{f"charlm group, K={k}, {'CUDA graph' if cuda else 'eager'}": (time_group, (k,))
-                   for k in GROUP_SIZES[cuda]}}
-    name = "gpu" if cuda else "gpu_cpu_fallback"
+    windows = make_windows(data).to(device)
+    epoch_steps = faithful_epoch_steps(windows)
+    steps = args.steps if cuda else 3
     lstm, gru = reference.NUMBERS["train_time"]
     title = (f"Faithful setting on {torch.cuda.get_device_name(0)}" if cuda else
-             "GPU benchmark, CPU fallback (no CUDA here; tiny setting, not a measurement)")
-    title += (f", {steps} steps per step variant; reference ({reference.HARDWARE}): {lstm:.0f} s"
-              f" / {gru:.0f} s per model")
-    rows = _Rows(name, title, args.out)  # written after every row: a cut-off run keeps them
+             "GPU benchmark, CPU fallback (no CUDA here; tiny corpus, 3 steps: not a "
+             "measurement, kernels are CPU operations)")
+    title += (f", float32 {precision['cudnn_rnn']}, {steps} steps per step variant; reference "
+              f"({reference.HARDWARE}): {lstm:.0f} s / {gru:.0f} s per model")
+    rows = _Rows("gpu", title, out)
     for cell in ("lstm", "gru"):
-        for impl, (fn, extra) in variants.items():
-            try:
-                sec, graph = fn(windows, cell, steps, device, *extra)
-                rows.append({"cell": cell, "impl": impl, "cuda_graph": graph,
-                             "ms_per_step": sec * 1000,
-                             f"projected_{total}_epochs_s": sec * epoch_steps * total})
-            except Exception as exc:  # report, keep measuring the others
-                rows.append({"cell": cell, "impl": impl, "error": repr(exc)[:200]})
-    if cuda:  # the captured step must give the eager step's numbers
-        for cell in ("lstm", "gru"):
-            try:
-                rows.append({"cell": cell, "impl": "graph vs eager, K=3, 100 steps",
-                             **graph_versus_eager(cell)})
-            except Exception as exc:
-                rows.append({"cell": cell, "impl": "graph vs eager", "error": repr(exc)[:200]})
+        for impl, fn in _variants(cuda):
+            _measure(rows, cell, impl, lambda fn=fn: fn(windows, cell, steps), epoch_steps)
+    for cell in ("lstm", "gru"):  # the captured step must give the eager step's numbers
+        _measure(rows, cell, "graph vs eager, K=3, 100 steps",
+                 lambda: graph_versus_eager(windows, cell, steps=100 if cuda else 3), epoch_steps)
     for cell in ("lstm", "gru"):
-        try:
-            rows.append(end_to_end(cell, 5 if cuda else 2, args.e2e_epochs if cuda else 1, data,
-                                   None if cuda else 3))
-        except Exception as exc:
-            rows.append({"cell": cell, "impl": "end to end", "error": repr(exc)[:200]})
+        _measure(rows, cell, "end to end", lambda: end_to_end(
+            cell, 5 if cuda else 2, args.e2e_epochs if cuda else 1, data, None if cuda else 3),
+            epoch_steps)
+    for cell in ("lstm", "gru"):
+        for impl, fn in _compiled_variants(cuda):
+            _measure(rows, cell, impl, lambda fn=fn: fn(windows, cell, steps), epoch_steps)
     rows.done()
 
 

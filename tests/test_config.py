@@ -52,7 +52,8 @@ def test_configs_from_flat_and_back():
 
 def test_configs_hold_only_what_changes_the_numbers():
     execution = {f for f in ExecutionConfig.__dataclass_fields__}
-    assert execution == {"device", "fused", "deterministic", "eval_batch_size"}
+    assert execution == {"device", "fused", "deterministic", "eval_batch_size", "precision",
+                         "compile_step"}
     assert not execution & Configs.names()
 
 
