@@ -204,9 +204,10 @@ def _compiled_variants(cuda: bool):
                    lambda w, c, n, k=k, g=graph: time_stepper(stacked(w, c, k, g, True), w, n))
 
 
-def _measure(rows, cell, impl, fn, epoch_steps):
+def _measure(rows, cell, impl, epoch_steps, fn, *args):
+    """One row: fn(*args), or the error it raised."""
     try:
-        row = fn()
+        row = fn(*args)
     except Exception as exc:  # report it, keep measuring the others
         rows.append({"cell": cell, "impl": impl, "error": repr(exc)[:200]})
         return
@@ -241,19 +242,19 @@ def main(argv=None):
     title += (f", float32 {precision['cudnn_rnn']}, {steps} steps per step variant; reference "
               f"({reference.HARDWARE}): {lstm:.0f} s / {gru:.0f} s per model")
     rows = _Rows("gpu", title, out)
-    for cell in ("lstm", "gru"):
+    cells = ("lstm", "gru")
+    for cell in cells:
         for impl, fn in _variants(cuda):
-            _measure(rows, cell, impl, lambda fn=fn: fn(windows, cell, steps), epoch_steps)
-    for cell in ("lstm", "gru"):  # the captured step must give the eager step's numbers
-        _measure(rows, cell, "graph vs eager, K=3, 100 steps",
-                 lambda: graph_versus_eager(windows, cell, steps=100 if cuda else 3), epoch_steps)
-    for cell in ("lstm", "gru"):
-        _measure(rows, cell, "end to end", lambda: end_to_end(
-            cell, 5 if cuda else 2, args.e2e_epochs if cuda else 1, data, None if cuda else 3),
-            epoch_steps)
-    for cell in ("lstm", "gru"):
+            _measure(rows, cell, impl, epoch_steps, fn, windows, cell, steps)
+    for cell in cells:  # the captured step must give the eager step's numbers
+        _measure(rows, cell, "graph vs eager, K=3, 100 steps", epoch_steps, graph_versus_eager,
+                 windows, cell, 3, 100 if cuda else 3)
+    for cell in cells:
+        _measure(rows, cell, "end to end", epoch_steps, end_to_end, cell, 5 if cuda else 2,
+                 args.e2e_epochs if cuda else 1, data, None if cuda else 3)
+    for cell in cells:
         for impl, fn in _compiled_variants(cuda):
-            _measure(rows, cell, impl, lambda fn=fn: fn(windows, cell, steps), epoch_steps)
+            _measure(rows, cell, impl, epoch_steps, fn, windows, cell, steps)
     rows.done()
 
 

@@ -79,9 +79,13 @@ def set_precision(precision: str = "fp32") -> dict[str, str]:
     recurrent kernels use TF32 on Ampere and later, plain products IEEE float32. fp32: IEEE
     everywhere, the faithful protocol; tf32: TensorFloat-32 everywhere. Returns the settings."""
     settings = precision_settings(precision)
-    torch.backends.cudnn.rnn.fp32_precision = settings["cudnn_rnn"]
-    torch.backends.cudnn.conv.fp32_precision = settings["cudnn_conv"]
-    torch.backends.cuda.matmul.fp32_precision = settings["cuda_matmul"]
+    if hasattr(torch.backends.cudnn, "rnn"):  # torch 2.9 and later
+        torch.backends.cudnn.rnn.fp32_precision = settings["cudnn_rnn"]
+        torch.backends.cudnn.conv.fp32_precision = settings["cudnn_conv"]
+        torch.backends.cuda.matmul.fp32_precision = settings["cuda_matmul"]
+    else:  # the older switches: one for cuDNN (its RNNs and convolutions), one for products
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     return settings
 
 

@@ -60,3 +60,13 @@ def test_reanalyse_reads_the_study_under_holm(tmp_path):
     assert len(df) == 28 and df["Holm p"].notna().all()  # 7 pairs x 4 metrics
     assert df.loc[("LSTM - GRU", "Final Test Loss"), "Verdict"].startswith("within noise")
     assert df.loc[("GRU - RNN", "Final Test Loss"), "Verdict"] == "GRU"
+
+
+def test_batched_benchmark_tiny(tmp_path, corpus_text):
+    subprocess.run([sys.executable, str(BENCH / "batched.py"), "--tiny", "--out", str(tmp_path)],
+                   check=True, capture_output=True, timeout=300)
+    df = pd.read_csv(tmp_path / "batched_cpu_tiny.csv")
+    assert len(df) == 3 and df.median_train_s.gt(0).all()
+    # the same six runs either way: the same final losses
+    assert df.mean_final_train_loss.iloc[0] == pytest.approx(df.mean_final_train_loss.iloc[1],
+                                                             abs=1e-5)

@@ -7,7 +7,8 @@ import torch
 
 from charlm import _mps, device
 from charlm._mps import MPS_FALLBACK
-from charlm.device import resolve_device
+from charlm.config import ExecutionConfig
+from charlm.device import resolve_device, set_precision
 from charlm.errors import ParameterError
 from charlm.experiment.environment import describe_environment
 from charlm.report.tables import hardware_line
@@ -111,3 +112,21 @@ def test_environment_reports_the_device(machine, cuda, mps, device):
         assert hardware_line(env).startswith(f"{env['gpu']}, device mps, torch ")
     else:
         assert env["gpu"] is None
+
+
+def test_precision_is_set_for_every_cuda_kernel_and_recorded(tmp_path):
+    """fp32 (the default): IEEE float32 for cuDNN's recurrent kernels too, which torch would
+    otherwise run in TF32 on recent GPUs; the run's environment.json says which."""
+    try:
+        assert set_precision("tf32")["cudnn_rnn"] == "tf32"
+        assert torch.backends.cudnn.rnn.fp32_precision == "tf32"
+        settings = set_precision("fp32")
+        assert settings == {"precision": "fp32", "cudnn_rnn": "ieee", "cudnn_conv": "ieee",
+                            "cuda_matmul": "ieee"}
+        assert torch.backends.cudnn.rnn.fp32_precision == "ieee"
+        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+    finally:
+        set_precision("fp32")
+    tf32 = describe_environment(ExecutionConfig(precision="tf32"))["float32_precision"]
+    assert tf32["precision"] == "tf32" and tf32["cudnn_rnn"] == "tf32"
+    assert describe_environment()["float32_precision"]["cudnn_rnn"] == "ieee"

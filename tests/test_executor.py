@@ -153,3 +153,27 @@ def test_ray_parameters_are_checked():
         resolve("smoke", {"executor": "spark"})
     for address in ("", "auto", "ray://head:10001", "10.0.0.1:6379"):
         resolve("smoke", {"executor": "ray", "ray_address": address})
+
+
+def test_a_run_on_a_gpu_share_asks_for_one_cpu():
+    """cpus_per_run unset: a run with a share of a GPU asks for one CPU, so that four runs share
+    a GPU (asking for a CPU run's threads, one run would fill a node); on CPUs, the threads."""
+    from charlm.scale.config import ScaleConfig
+    from charlm.scale.ray_executor import GPU_SHARE, _resources
+
+    class FakeRay:
+        def __init__(self, gpus):
+            self.gpus = gpus
+
+        def cluster_resources(self):
+            return {"CPU": 16, "GPU": self.gpus}
+
+        def nodes(self):
+            return [{"Alive": True, "Resources": {"CPU": 16, "GPU": self.gpus}}]
+
+    on_gpus = _resources(FakeRay(1), ScaleConfig(executor="ray"), "auto")
+    assert on_gpus == {"num_cpus": 1, "num_gpus": GPU_SHARE}
+    on_cpus = _resources(FakeRay(0), ScaleConfig(executor="ray"), "auto")
+    assert on_cpus["num_gpus"] == 0 and on_cpus["num_cpus"] >= 1
+    chosen = _resources(FakeRay(1), ScaleConfig(executor="ray", cpus_per_run=4), "auto")
+    assert chosen == {"num_cpus": 4, "num_gpus": GPU_SHARE}
