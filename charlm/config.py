@@ -174,7 +174,7 @@ class TrainConfig:
 class ExecutionConfig:
     """How and where one training run executes: the numbers only as float rounding does, so a
     resumed run may change any of these (precision=tf32 rounds more coarsely, and the run's
-    environment.json says which precision it ran with)."""
+    environment record says which precision it ran with)."""
 
     device: str = param("auto", "auto (CUDA, else MPS, else CPU) | cpu | cuda | mps")
     eval_batch_size: int = param(4096, "windows per evaluation batch (memory, not numbers)")
