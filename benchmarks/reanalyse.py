@@ -1,4 +1,4 @@
-"""Verdicts of a stored run under charlm's current rules (Holm over every test).
+"""Verdicts of a stored run under charlm's current rules (the primary endpoint, its families).
 
 For runs with several seeds per model the comparisons need only the runs table (paired t over
 seeds), so a study run with older code can be read again without retraining, from its run folder
@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     c = comparisons(runs, pairs, per_window={})
     out = args.out or args.folder
     write("verdicts", differences_table(c), f"Verdicts of {args.folder} (profile {args.profile})"
-          " under Holm's correction", out)
+          " under the current rules: the primary endpoint alone, Holm within each family", out)
     with open(out / "verdicts.md", "a") as f:
         f.write("\n## The main pair\n\n" + md_table(comparison_table(runs, c)) + "\n")
 

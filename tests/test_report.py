@@ -33,8 +33,11 @@ def test_three_separated_seeds_crown_a_winner_after_holm():
     table = comparison_table(f, c.reset_index()).set_index("Metric")
     assert table.loc["Final Test Loss", "Verdict, LSTM vs GRU"] == "GRU"
     text = analysis_sentences(c.reset_index())[1]
-    assert text.startswith("Final Test Loss: GRU is lower than LSTM by")
+    assert text.startswith("Final Test Loss (the primary endpoint): GRU is lower than LSTM by")
     assert "it covers seed noise" in text
+    # beside the t-test, the exact sign-flip p: with 3 seeds never below 0.25
+    assert "sign-flip p = 0.25" in text and c.loc["test_loss", "p_signflip"] == 0.25
+    assert c.loc["test_loss", "family"] == "primary"
 
 
 def test_accuracy_differences_are_percentage_points():
@@ -86,24 +89,76 @@ def test_zero_spread_is_never_real():
         "not established: the differences do not vary over seeds")
 
 
-def test_many_comparisons_are_corrected_by_holm():
-    # one pair alone is significant; among nine pairs the same numbers are not
+def test_families_the_primary_endpoint_stands_alone():
+    """The main pair's test loss is the primary endpoint: adding pairs never changes it. The
+    other pairs' test loss is one Holm family, the secondary metrics another; training time is
+    in none (its floor decides it)."""
     f = runs([1.40, 1.43, 1.41], [1.38, 1.405, 1.388])
     alone = comparisons(f, [("lstm", "gru")], per_window={}).set_index("metric")
     p = alone.loc["test_loss", "p_value"]
     assert p < 0.05 and alone.loc["test_loss", "winner"] == "gru"
-    others = [runs([1.40, 1.43, 1.41], [1.40, 1.41, 1.43], model_b=f"rnn-h{i}").query(
+    others = [runs([1.40, 1.43, 1.41], [1.40 + 0.01 * i, 1.41, 1.43], model_b=f"rnn-h{i}").query(
         "model != 'lstm'") for i in range(8)]
     many = pd.concat([f, *others])
     pairs = [("lstm", "gru"), *[("lstm", f"rnn-h{i}") for i in range(8)]]
     c = comparisons(many, pairs, per_window={})
     main = c[c.main].set_index("metric")
-    assert main.loc["test_loss", "p_value"] == pytest.approx(p)
-    assert main.loc["test_loss", "p_holm"] > 0.05 and pd.isna(main.loc["test_loss", "winner"])
-    assert main.loc["test_loss", "verdict"].startswith("within noise (Holm-adjusted p = ")
-    family = c[c.p_holm.notna()]
-    assert len(family) == 9 * 4  # every pair: train loss, test loss, accuracy, time
-    assert np.allclose(family.p_holm, holm(family.p_value))
+    assert main.loc["test_loss", "p_holm"] == pytest.approx(p)  # a family of one
+    assert main.loc["test_loss", "winner"] == "gru"  # the same verdict among nine pairs
+    pair_family = c[c.family == "pairs"]
+    assert len(pair_family) == 8 and set(pair_family.metric) == {"test_loss"}
+    assert np.allclose(pair_family.p_holm, holm(pair_family.p_value))
+    secondary = c[c.family == "secondary"]
+    assert set(secondary.metric) == {"test_accuracy", "train_loss"} and len(secondary) == 18
+    assert np.allclose(secondary.p_holm, holm(secondary.p_value))
+    times = c[c.metric == "train_time"]
+    assert times.family.isna().all() and times.p_holm.isna().all()
+    weak = pair_family[pair_family.winner.isna()].iloc[0]
+    assert weak.verdict.startswith("not established after correcting for 8 tests (Holm p = ")
+    table = differences_table(c)
+    assert (table[table.Metric == "Training Time"]["t-test p"] == "n/a (floor)").all()
+    assert (table[table.Family == "primary endpoint"].Metric == "Final Test Loss").all()
+
+
+def test_sign_flip_p_is_exact():
+    from charlm.stats.intervals import sign_flip_p
+
+    assert sign_flip_p([0.1, 0.2, 0.3]) == 0.25  # 2 of 8 sign assignments as extreme
+    assert sign_flip_p([0.1, 0.2, 0.3, 0.4, 0.5]) == 0.0625
+    assert sign_flip_p([0.1] * 6) == pytest.approx(2 / 64)
+    assert sign_flip_p([0.3, -0.1, 0.2]) == pytest.approx(4 / 8)  # |mean| >= 0.1333: 4 of 8
+    assert sign_flip_p([0.0, 0.0]) is None and sign_flip_p([0.2]) is None
+
+
+def test_the_reference_is_judged_by_a_prediction_interval_and_tost():
+    """One reference run on other test windows: a prediction interval for one new run (about
+    twice the mean's interval at 3 seeds), "consistent" when it holds the reference, "matches"
+    only by equivalence within the stated margin, never with one seed."""
+    from charlm.stats.intervals import EQUIVALENCE_MARGIN, against_reference
+
+    values = [1.400, 1.402, 1.398]
+    fit = against_reference(values, 0.0, 1.3823)
+    ci = mean_ci(values)
+    assert fit["high"] - fit["low"] == pytest.approx(
+        np.sqrt(1 + 3) * (ci["ci_high"] - ci["ci_low"]))  # sqrt(1 + 1/n) / sqrt(1/n) = 2
+    assert fit["verdict"] == "below" and "new run" in fit["covers"]  # 1.3823 below [1.390, ...]
+    assert fit["tost_p"] > 0.05  # 0.0177 from the reference: not within 0.02 with confidence
+    wide = against_reference([1.390, 1.392, 1.388], 0.004, 1.3823)
+    assert wide["verdict"] == "consistent" and wide["tost_p"] > 0.05
+    tight = against_reference([1.3830, 1.3825, 1.3820, 1.3828, 1.3822, 1.3826], 0.002, 1.3823)
+    assert tight["verdict"] == "matches" and tight["margin"] == EQUIVALENCE_MARGIN
+    one = against_reference([1.3824], 0.0001, 1.3823)
+    assert one["verdict"] == "consistent" and "not covered" in one["covers"]
+
+
+def test_a_pair_across_splits_names_no_winner():
+    f = runs([1.40, 1.41, 1.42], [1.35, 1.37, 1.36])
+    f.loc[f.model == "gru", "split"] = "contiguous"
+    c = comparisons(f, [("lstm", "gru")], per_window={}).set_index("metric")
+    assert pd.isna(c.loc["test_loss", "winner"]) and pd.isna(c.loc["test_accuracy", "winner"])
+    assert "different windows" in c.loc["test_loss", "verdict"]
+    assert "different windows" in c.loc["test_loss", "covers"]
+    assert "fixed test windows" not in c.loc["test_loss", "covers"]
 
 
 def test_holm_adjusts_as_the_textbook_says():
@@ -121,12 +176,11 @@ def test_training_time_needs_the_floor():
     far = runs([1.40], [1.39], time=(300.0, 300.0 * (1 - 2 * TIME_FLOOR)))
     c = comparisons(far, [("lstm", "gru")], per_window=one).set_index("metric")
     assert c.loc["train_time", "winner"] == "gru"
-    # with seeds, beyond the floor but not beyond Holm: no winner
+    # with seeds, the floor alone decides (the seeds do not cover the machine's drift)
     noisy = runs([1.40, 1.41, 1.42], [1.35, 1.37, 1.36], time=(300.0, 160.0))
     noisy.loc[noisy.model == "gru", "train_time"] = [100.0, 300.0, 80.0]
     c = comparisons(noisy, [("lstm", "gru")], per_window={}).set_index("metric")
-    assert pd.isna(c.loc["train_time", "winner"])
-    assert c.loc["train_time", "verdict"].startswith("within noise")
+    assert c.loc["train_time", "winner"] == "gru" and pd.isna(c.loc["train_time", "p_holm"])
 
 
 def _windows(losses, starts=None):
@@ -141,7 +195,7 @@ def test_differences_table_holds_every_pair():
     c = comparisons(f, [("lstm", "gru"), ("lstm", "rnn")], per_window={})
     table = differences_table(c)
     assert list(table["A - B"].unique()) == ["LSTM - GRU", "LSTM - RNN"]
-    assert {"Covers", "Holm p", "Verdict"} <= set(table.columns)
+    assert {"Covers", "t-test p", "sign-flip p", "Corrected p", "Verdict"} <= set(table.columns)
     assert c["main"].tolist() == [True] * 5 + [False] * 5
 
 

@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -56,6 +57,22 @@ def test_the_search_reads_validation_only_and_training_follows_its_choice(tmp_pa
     with pytest.raises(PipelineError, match="trial lstm lr=0.01 s100 max_steps: 6 -> 7"):
         check_resumable(run, resolve("smoke", {**TINY, "max_steps": 7}))
     check_resumable(run, resolve("smoke", {**TINY, "gen_length": 10}))  # fits: no refusal
+
+
+@pytest.mark.slow
+def test_a_trial_and_a_run_of_the_same_seed_and_setting_are_the_same_training(tmp_path,
+                                                                             corpus_text):
+    """Trials and runs take one code path: with the same seed and setting, the trial's
+    validation loss and the run's are equal to the last bit (on the CPU). A gap between the
+    search and the run's seeds is then seed noise, never the code."""
+    spec = resolve("smoke", {**TINY, "tune_space": {"lr": [1e-2]}, "tune_seeds": [0],
+                             "seeds": [0]})
+    run = Run(tmp_path)
+    trials = tune_models(run, spec, progress=False).set_index("model")
+    history = train_model(run, spec, progress=False)
+    last = history[history.epoch == history.epoch.max()].set_index("model")
+    for model in ("lstm", "gru"):
+        assert last.loc[model, "val_loss"] == trials.loc[model, "val_loss"]  # bit for bit
 
 
 def _test_starts(spec) -> set:
@@ -130,8 +147,25 @@ def test_choice_shared_setting_and_the_sentence():
     same = shared_sentence(choice, ("lstm", "gru"), base={"lr": 0.02})
     assert "The sign is the same either way" in same
     assert "At the run's own setting without a search (lr=0.02), lstm minus gru is -0.0400" in same
-    noisy = shared_sentence({**choice, "seed_spread": 0.3}, ("lstm", "gru"))
-    assert noisy.count("(within the seed noise)") == 2
+    # every difference carries its own standard error from its two settings' variances
+    assert choice["variances"]["lstm"]["lr=0.02"] == pytest.approx(0.0002)
+    assert choice["variances"]["gru"]["lr=0.01"] == 0.0
+    assert "SE 0.0100, beyond its 95% noise band" in same  # the shared lr=0.01: +0.21
+    noisy = {**choice, "variances": {m: {k: 0.09 for k in v}
+                                     for m, v in choice["variances"].items()}}
+    assert shared_sentence(noisy, ("lstm", "gru")).count("within its 95% noise band") == 2
+
+
+def test_the_recheck_flags_a_gap_larger_than_the_noise():
+    choice = {"chosen": {"lstm": {"lr": 0.02}}, "scores": {"lstm": {"lr=0.02": 1.421}},
+              "seeds_per_setting": 2, "variances": {"lstm": {"lr=0.02": 0.00001}}}
+    histories = pd.DataFrame({"model": "lstm", "seed": [0, 1, 2], "epoch": 1,
+                              "val_loss": [1.454, 1.462, 1.470]})
+    row = tuning.recheck(choice, histories).iloc[0]
+    assert row["difference"] == pytest.approx(0.041) and row["beyond the noise"] == "yes"
+    assert row["SE"] == pytest.approx(np.sqrt(0.00001 / 2 + 0.000064 / 3))
+    histories["val_loss"] = [1.30, 1.45, 1.60]  # a noisy run: the same gap is within the noise
+    assert tuning.recheck(choice, histories).iloc[0]["beyond the noise"] == "no"
 
 
 def test_tuning_parameters_are_checked():

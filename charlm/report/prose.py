@@ -7,29 +7,31 @@ the numbers point the other way, the other sentence is written. Inputs are the t
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from charlm import reference
 from charlm.report.tables import fmt, main_rows, scale_of
-from charlm.stats.intervals import ALPHA, MIN_SEEDS, TIME_FLOOR
-from charlm.stats.search import setting_name
+from charlm.stats.intervals import ALPHA, MIN_SEEDS, TIME_FLOOR, against_reference
+from charlm.stats.search import noise_of, setting_name
 from charlm.stats.verdicts import METRICS, interval_of
 
 WORDS = {"train_time": "faster", "size_mb": "smaller"}
 
 
 
-RULES = (f"Verdicts: model size is exact. Test loss, accuracy and training loss: a winner only "
-         f"with at least {MIN_SEEDS} seeds and a Holm-adjusted p-value below {ALPHA:.2f}, the "
-         "correction taken over every such test in this report (all pairs and metrics); with "
-         "fewer seeds the verdict is 'not established' and says why. Training time: models train "
+RULES = (f"Verdicts: model size is exact. The primary endpoint, declared before any run, is the "
+         f"main pair's test loss (nats), decided at p < {ALPHA:.2f} as it is. The other pairs' "
+         "test loss is one family and the secondary metrics (accuracy, training loss) another, "
+         f"each Holm-corrected on its own, so adding a pair never changes the primary verdict. "
+         f"A winner needs at least {MIN_SEEDS} seeds; with fewer the verdict is 'not "
+         "established' and says why. Beside every paired t-test p stands an exact sign-flip p, "
+         "which assumes no distribution (its smallest possible value is 0.25 with 3 seeds, "
+         "0.0625 with 5, 0.031 with 6). Two models tested on different windows (a pair across "
+         "splits) differ between test sets: no winner is named. Training time: models train "
          "one after another, so the machine's drift lands on one model and seeds do not cover "
-         f"it; a winner needs times more than {TIME_FLOOR:.0%} apart (the floor, above the "
-         f"run-to-run spread measured on the development machines), and with {MIN_SEEDS} seeds "
-         "or more also the Holm test.")
+         f"it; it is decided by a floor alone: a winner needs times more than {TIME_FLOOR:.0%} "
+         "apart (above the run-to-run spread measured on the development machines).")
 
 
 def _diff_text(key: str, c) -> str:
@@ -39,6 +41,10 @@ def _diff_text(key: str, c) -> str:
         return ""
     text = (f"95% CI of the difference [{iv.low * scale:+.4g}, {iv.high * scale:+.4g}]{unit}, "
             f"{iv.method}, n={iv.n}; it covers {c.covers}")
+    if iv.p_value is not None and c.rule != "floor":
+        flip = getattr(c, "p_signflip", None)
+        text += f"; t-test p = {iv.p_value:.2g}" + (
+            f", sign-flip p = {flip:.2g}" if flip is not None and pd.notna(flip) else "")
     return f" ({text})"
 
 
@@ -56,15 +62,15 @@ def analysis_sentences(comparisons: pd.DataFrame) -> list[str]:
     for c in main_rows(comparisons).itertuples():
         metric, a, b = METRICS[c.metric], c.a.upper(), c.b.upper()
         pair = f"{fmt(c.metric, c.mean_a)} for {a} vs {fmt(c.metric, c.mean_b)} for {b}"
+        label = metric.label + (" (the primary endpoint)" if c.metric == "test_loss" else "")
         if isinstance(c.winner, str):
             win = c.winner.upper()
             loser = b if win == a else a
             word = WORDS.get(c.metric, "higher" if metric.higher_is_better else "lower")
-            out.append(f"{metric.label}: {win} is {word} than {loser} by {_apart(c.metric, c)} "
+            out.append(f"{label}: {win} is {word} than {loser} by {_apart(c.metric, c)} "
                        f"({pair}){_diff_text(c.metric, c)}.")
         else:
-            out.append(f"{metric.label}: {pair}; no winner ({c.verdict})"
-                       f"{_diff_text(c.metric, c)}.")
+            out.append(f"{label}: {pair}; no winner ({c.verdict}){_diff_text(c.metric, c)}.")
     return out
 
 
@@ -149,38 +155,36 @@ def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
     return text
 
 
-def _noise_of_difference(choice: dict) -> float | None:
-    """How much a difference of two settings' means over the tune seeds varies: about
-    sd * sqrt(2 / n), sd the seed-to-seed standard deviation of one trial."""
-    spread, n = choice["seed_spread"], choice["seeds_per_setting"]
-    return None if spread is None else spread * math.sqrt(2 / n)
-
-
-def _difference(d: float, noise: float | None) -> str:
-    return f"{d:+.4f}" + (" (within the seed noise)" if noise is not None and abs(d) < noise
-                          else "")
+def _difference(d: float, noise: tuple[float, float] | None) -> str:
+    """A difference of two settings' means, with its own standard error and whether it lies
+    within its 95% band (Welch, from the two settings' seed variances)."""
+    if noise is None:
+        return f"{d:+.4f}"
+    se, half = noise
+    where = "within" if abs(d) <= half else "beyond"
+    return f"{d:+.4f} (SE {se:.4f}, {where} its 95% noise band of +-{half:.4f})"
 
 
 def shared_sentence(choice: dict, pair: tuple[str, str], base: dict | None = None) -> str:
     """Whether the comparison of `pair` on validation changes between one shared setting (the
     best for all models together, and the run's own where the search tried it) and each model at
-    its own best, with the trials' seed noise."""
+    its own best, each difference with its own seed noise."""
     a, b = pair
     scores, shared = choice["scores"], setting_name(choice["shared"])
     own = {m: setting_name(choice["chosen"][m]) for m in pair}
-    n, spread = choice["seeds_per_setting"], choice["seed_spread"]
-    noise = _noise_of_difference(choice)
-    noise_text = (f"Each setting ran {n} seeds; one trial's validation loss varies by "
-                  f"{spread:.4f} nats between seeds (standard deviation), so a difference of two "
-                  f"means varies by about {noise:.4f}." if noise is not None else
+    n = choice["seeds_per_setting"]
+    noise_text = (f"Each setting ran {n} seeds; each difference has its own standard error, from "
+                  "its two settings' seed variances, and is said to be within or beyond its 95% "
+                  "band (Welch)." if n >= 2 and choice.get("variances") else
                   "Each setting ran one seed, so these differences carry no estimate of their "
                   "noise.")
     base_name = setting_name(base) if base else None
     base_text = ""
     if (base_name and base_name in scores[a] and base_name != shared
             and None not in (scores[a][base_name], scores[b][base_name])):
+        d = scores[a][base_name] - scores[b][base_name]
         base_text = (f" At the run's own setting without a search ({base_name}), {a} minus {b} "
-                     f"is {_difference(scores[a][base_name] - scores[b][base_name], noise)}.")
+                     f"is {_difference(d, noise_of(choice, a, base_name, b, base_name))}.")
     if own[a] == own[b] == shared:
         return (f"{a} and {b} both do best at {shared}, the shared setting: tuning each on its "
                 f"own changes nothing in this comparison.{base_text} {noise_text}")
@@ -193,37 +197,40 @@ def shared_sentence(choice: dict, pair: tuple[str, str], base: dict | None = Non
                "The ranking flips: at one shared setting the comparison says more about the "
                "setting than about the models")
     return (f"At the shared setting ({shared}, the best one for all models together), {a} minus "
-            f"{b} is {_difference(d_shared, noise)} nats on validation; each at its own best "
-            f"({a} {own[a]}, {b} {own[b]}), {_difference(d_own, noise)}. {verdict}."
+            f"{b} is {_difference(d_shared, noise_of(choice, a, shared, b, shared))} nats on "
+            f"validation; each at its own best ({a} {own[a]}, {b} {own[b]}), "
+            f"{_difference(d_own, noise_of(choice, a, own[a], b, own[b]))}. {verdict}."
             f"{base_text} {noise_text} The test-set verdict, over the run's seeds, is in the "
             "results.")
 
 
-
-
-def reference_sentence(runs: pd.DataFrame, summary: pd.DataFrame, corpus: str,
-                       max_chars: int | None) -> str:
-    """Each reference model's test loss against the reference's, with the run's interval."""
+def reference_sentence(runs: pd.DataFrame, corpus: str, max_chars: int | None) -> str:
+    """Each reference model's test loss against the reference's: consistent with it, or
+    differing from it, by a prediction interval for one run; "matches" only by an equivalence
+    test at a margin stated in advance (charlm.stats.intervals.against_reference)."""
     if corpus or max_chars:
         return "The reference's numbers are for all of Tiny Shakespeare: not comparable here. "
-    summary, text = summary.set_index(["model", "metric"]), ""
+    text = ""
     for model in reference.MODELS:
         rows = runs[runs.model == model]
         if rows.empty or (rows.split != "random").any():
             continue
         ref = reference.number("test_loss", model)
-        if len(rows) >= 2:
-            s = summary.loc[(model, "test_loss")]
-            low, high, covers = s.ci_low, s.ci_high, f"seed noise over {len(rows)} seeds"
-        else:
-            r = rows.iloc[0]
-            low, high = r.test_loss_low, r.test_loss_high
-            covers = "test-set noise of one seed; seed-to-seed variation is not covered"
-        where = ("matches the reference's {ref} within noise" if low <= ref <= high
-                 else "is below the reference's {ref}" if high < ref
-                 else "is above the reference's {ref}").format(ref=ref)
-        text += (f"{model.upper()}'s test loss {rows.test_loss.mean():.4f} {where} (95% "
-                 f"interval [{low:.4f}, {high:.4f}], {covers}). ")
+        # each run's test-set standard error, from its 95% interval over test windows
+        test_se = float(((rows.test_loss_high - rows.test_loss_low) / (2 * 1.96)).mean())
+        fit = against_reference(rows.test_loss, test_se, ref)
+        where = {"matches": f"matches the reference's {ref} (equivalent within "
+                            f"+-{fit['margin']} nats: TOST p = {fit['tost_p']:.2g})",
+                 "consistent": f"is consistent with the reference's {ref} (no difference "
+                               f"found, which is not a match: equivalence within "
+                               f"+-{fit['margin']} nats is not shown, TOST p = "
+                               f"{fit['tost_p']:.2g})",
+                 "below": f"differs from the reference's {ref}: lower",
+                 "above": f"differs from the reference's {ref}: higher"}[fit["verdict"]]
+        kind = "prediction interval for one run" if fit["n"] >= 2 else "interval"
+        text += (f"{model.upper()}'s test loss {fit['mean']:.4f} {where} (95% {kind} "
+                 f"[{fit['low']:.4f}, {fit['high']:.4f}] over {fit['n']} seed"
+                 f"{'s' * (fit['n'] != 1)}; it covers {fit['covers']}). ")
     return text
 
 

@@ -144,7 +144,8 @@ def tuning(d: ReportData) -> str:
         f"{prose.shared_sentence(choice, spec.main_pair, spec.base_setting())}\n\n"
         "A setting is chosen as the lowest of several noisy scores, so its score in the search "
         "tends to flatter it. The run's own seeds, trained at the chosen settings, on the same "
-        "validation windows:\n\n"
+        "validation windows (SE: of the difference, from both sides' seed variances; beyond the "
+        "noise: outside its 95% band, Welch):\n\n"
         + md_table(search.recheck(choice, d.histories).round(4))
     )
 
@@ -222,7 +223,7 @@ def held_out(d: ReportData) -> str:
 def conclusion(d: ReportData) -> str:
     m = d.metrics
     return (prose.conclusion_sentences(m["comparisons"])
-            + prose.reference_sentence(m["runs"], m["summary"], d.spec.data.corpus,
+            + prose.reference_sentence(m["runs"], d.spec.data.corpus,
                                        d.spec.data.max_chars))
 
 

@@ -72,19 +72,29 @@ def scale_of(key: str) -> tuple[float, str]:
     return {"test_accuracy": (100, " pp"), "train_time": (1, " s")}.get(key, (1, ""))
 
 
+def _p(value) -> str:
+    return f"{value:.3g}" if value is not None and pd.notna(value) else "n/a"
+
+
 def differences_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     """Every difference A - B but size (exact), with its interval, what the interval covers, the
-    p-value and the Holm-adjusted p-value that decides the verdict."""
+    paired t-test p and the exact sign-flip p beside it, the test's family (the primary endpoint
+    marked) and the p corrected within that family, which decides the verdict. Training time
+    has no p: its floor decides it."""
     rows = []
     for c in comparisons[comparisons.metric != "size_mb"].itertuples():
         d, (scale, unit) = interval_of(c), scale_of(c.metric)
         ci = "none" if d is None else f"[{d.low * scale:+.4g}, {d.high * scale:+.4g}]{unit}"
+        floor = c.rule == "floor"
         rows.append({"A - B": f"{c.a.upper()} - {c.b.upper()}", "Metric": METRICS[c.metric].label,
                      "Difference": f"{c.estimate * scale:+.4g}{unit}", "95% CI": ci,
                      "Covers": c.covers if isinstance(c.covers, str) else "n/a",
-                     "p": "n/a" if d is None or d.p_value is None else f"{d.p_value:.3g}",
-                     "Holm p": f"{c.p_holm:.3g}" if pd.notna(c.p_holm) else "n/a",
-                     "Verdict": c.verdict})
+                     "t-test p": "n/a (floor)" if floor else _p(None if d is None
+                                                                else d.p_value),
+                     "sign-flip p": "n/a (floor)" if floor else _p(c.p_signflip),
+                     "Family": ("primary endpoint" if c.family == "primary" else c.family
+                                if isinstance(c.family, str) else "n/a"),
+                     "Corrected p": _p(c.p_holm), "Verdict": c.verdict})
     return pd.DataFrame(rows)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,10 @@ MIN_SEEDS = 3  # a verdict from seeds needs this many: 2 give a t-interval of 1 
 # development machines, run-to-run spread 7-14% of the mean; benchmarks/results/README.md) lands
 # on one model and seeds do not cover it. A time verdict needs the times this far apart.
 TIME_FLOOR = 0.25
+# "matches the reference" is claimed only by an equivalence test (TOST) at this margin, in nats,
+# stated before any run: a run is "consistent with" the reference when no difference is found,
+# which is not the same claim.
+EQUIVALENCE_MARGIN = 0.02
 
 
 @dataclass
@@ -54,6 +59,56 @@ def paired_t(a, b, level: float = LEVEL) -> Interval:
     return Interval(ci["mean"], ci["ci_low"], ci["ci_high"], "paired t over seeds", d.size, p)
 
 
+def sign_flip_p(d) -> float | None:
+    """Exact two-sided sign-flip (permutation) p-value of mean(d) = 0 for paired differences d.
+
+    Under the null each difference is as likely positive as negative: p is the share of the 2^n
+    sign assignments whose |mean| is at least the observed one. It assumes no distribution,
+    but its smallest possible value is 2 / 2^n: 0.25 with 3 seeds, 0.0625 with 5, 0.031 with 6.
+    None for fewer than 2 differences or none that vary."""
+    d = np.asarray(d, dtype=float)
+    if d.size < 2 or np.ptp(d) == 0 and d[0] == 0:
+        return None
+    if d.size > 20:  # 2^20 assignments at most; beyond, a fixed-seed Monte Carlo
+        signs = np.random.default_rng(0).choice([-1.0, 1.0], size=(200_000, d.size))
+    else:
+        signs = 1 - 2 * ((np.arange(2 ** d.size)[:, None] >> np.arange(d.size)) & 1)
+    means = np.abs(signs @ d) / d.size
+    return float(np.mean(means >= abs(d.mean()) * (1 - 1e-12)))
+
+
+def against_reference(values, test_se, ref: float, level: float = LEVEL,
+                      margin: float = EQUIVALENCE_MARGIN) -> dict:
+    """Whether the reference's one number fits this run's seeds: a prediction interval for one
+    new run, and an equivalence test (TOST) at `margin`.
+
+    values: the run's test losses, one per seed, on this run's test windows; test_se: each
+    value's test-set standard error. The reference is one run on other test windows, so the
+    interval is for one new run, mean +- t * sqrt(s^2 (1 + 1/n) + 2 test_se^2): seed noise of
+    a new run and of this mean, plus test-set noise on both sides. With one seed the seed term
+    is unknown and left out (the interval then covers test-set noise only).
+    verdict: "matches" (TOST p < 1 - level: within +-margin; it needs 2 seeds or more, for the
+    seed noise), "consistent" (the reference inside the interval: no difference found), "below"
+    or "above" (the reference outside)."""
+    v = np.asarray(values, dtype=float)
+    n, mean = v.size, float(v.mean())
+    seed_var = float(v.var(ddof=1)) * (1 + 1 / n) if n >= 2 else 0.0
+    se = math.sqrt(seed_var + 2 * float(test_se) ** 2)
+    df = n - 1 if n >= 2 else math.inf  # one run: test-set noise only, a normal interval
+    half = float(sps.t.ppf(0.5 + level / 2, df)) * se
+    d = mean - ref
+    tost = (max(sps.t.sf((d + margin) / se, df), sps.t.cdf((d - margin) / se, df))
+            if se > 0 else float(abs(d) >= margin))
+    low, high = mean - half, mean + half
+    verdict = ("matches" if tost < 1 - level and n >= 2 else "consistent" if low <= ref <= high
+               else "below" if ref < low else "above")
+    return {"mean": mean, "low": low, "high": high, "n": n, "tost_p": float(tost),
+            "margin": margin, "verdict": verdict,
+            "covers": ("seed noise of one new run and test-set noise (the reference ran once, on "
+                       "other test windows)") if n >= 2 else
+                      "test-set noise only: seed-to-seed variation is not covered (one seed)"}
+
+
 def welch_interval(a, b, level: float = LEVEL) -> Interval | None:
     """mean(b) - mean(a) for two independent samples: Welch's t-interval and p-value.
 
@@ -71,6 +126,21 @@ def welch_interval(a, b, level: float = LEVEL) -> Interval | None:
     p = float(sps.ttest_ind(b, a, equal_var=False).pvalue)
     return Interval(estimate, estimate - half, estimate + half, "Welch t over seeds",
                     a.size + b.size, p)
+
+
+def difference_noise(var_a: float, n_a: int, var_b: float, n_b: int,
+                     level: float = LEVEL) -> tuple[float, float] | None:
+    """(standard error, half-width of the `level` band) of a difference of two means of n_a and
+    n_b values with sample variances var_a and var_b: Welch's, each side its own variance. None
+    where a side has fewer than 2 values or neither varies."""
+    if min(n_a, n_b) < 2 or var_a is None or var_b is None:
+        return None
+    va, vb = var_a / n_a, var_b / n_b
+    if va + vb <= 0:
+        return None
+    df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
+    se = math.sqrt(va + vb)
+    return se, float(sps.t.ppf(0.5 + level / 2, df)) * se
 
 
 def block_bootstrap(

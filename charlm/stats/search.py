@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from charlm.errors import PipelineError
+from charlm.stats.intervals import difference_noise
 
 METRIC = "val_loss"  # what the search minimises: the last epoch's loss on every validation window
 
@@ -38,7 +39,7 @@ def setting_name(setting: dict) -> str:
 def choose(table: pd.DataFrame, space: dict[str, list], models: list[str],
            tune_seeds: list[int] | None = None) -> dict:
     """Per model, the setting with the lowest mean validation loss over tune seeds; the shared
-    setting (lowest mean over the models); the mean scores and the seed spread behind them.
+    setting (lowest mean over the models); the mean scores and each one's seed variance.
 
     A setting whose trial diverged (NaN) is never chosen."""
     by = settings(space)
@@ -59,7 +60,9 @@ def choose(table: pd.DataFrame, space: dict[str, list], models: list[str],
 
     shared_scores = {n: None if any(scores[m][n] is None for m in models)
                      else float(np.mean([scores[m][n] for m in models])) for n in names}
-    spread = table.groupby(["model", "setting"])[METRIC].std(ddof=1).dropna()
+    # each setting's own seed variance (None with one seed or a diverged seed): a difference
+    # of two settings gets its own standard error from its two variances
+    var = table.groupby(["model", "setting"])[METRIC].agg(lambda v: v.var(ddof=1, skipna=False))
     return {
         "metric": METRIC,
         "space": space,
@@ -68,7 +71,7 @@ def choose(table: pd.DataFrame, space: dict[str, list], models: list[str],
         "shared": by[names.index(best(shared_scores, "the models together"))],
         "scores": scores,
         "seeds_per_setting": int(table.groupby(["model", "setting"]).size().min()),
-        "seed_spread": float(spread.mean()) if len(spread) else None,
+        "variances": {m: {n: _number(var.get((m, n))) for n in names} for m in models},
     }
 
 
@@ -86,18 +89,35 @@ def choice_table(choice: dict) -> pd.DataFrame:
     return df
 
 
+def noise_of(choice: dict, a: str, setting_a: str, b: str, setting_b: str):
+    """(standard error, 95% half-width) of model a at setting_a minus model b at setting_b in the
+    search, from the two settings' own seed variances; None without them."""
+    var, n = choice.get("variances"), choice["seeds_per_setting"]
+    if not var:
+        return None
+    return difference_noise(var[a].get(setting_a), n, var[b].get(setting_b), n)
+
+
 def recheck(choice: dict, histories: pd.DataFrame) -> pd.DataFrame:
     """Each model's chosen setting: its score in the search against the validation loss of the
-    run's own seeds trained at it (the same validation windows). The search's score is the
+    run's own seeds trained at it (the same validation windows), the standard error of that gap
+    and whether it is larger than the noise (beyond its 95% band). The search's score is the
     lowest of several noisy ones, so it tends to flatter the choice."""
     last = histories[histories.epoch == histories.groupby(["model", "seed"]).epoch.transform(
         "max")]
     rows = []
     for model, setting in choice["chosen"].items():
         runs = last[last.model == model]["val_loss"]
-        searched = choice["scores"][model][setting_name(setting)]
-        rows.append({"model": model, "setting": setting_name(setting),
+        name = setting_name(setting)
+        searched = choice["scores"][model][name]
+        gap = runs.mean() - searched
+        var = (choice.get("variances") or {}).get(model, {}).get(name)
+        noise = difference_noise(var, choice["seeds_per_setting"],
+                                 float(runs.var(ddof=1)) if len(runs) > 1 else None, len(runs))
+        rows.append({"model": model, "setting": name,
                      "search (mean over tune seeds)": searched,
-                     "the run's seeds": runs.mean(), "seeds": len(runs),
-                     "difference": runs.mean() - searched})
+                     "the run's seeds": runs.mean(), "seeds": len(runs), "difference": gap,
+                     "SE": noise[0] if noise else math.nan,
+                     "beyond the noise": ("n/a" if noise is None else
+                                          "yes" if abs(gap) > noise[1] else "no")})
     return pd.DataFrame(rows)

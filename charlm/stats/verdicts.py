@@ -8,12 +8,18 @@ The report formats what these functions return; it never recomputes them.
 How a comparison becomes a verdict (every rule is here, and every rule is tested):
 - model size is exact: the smaller model wins;
 - test loss, accuracy and training loss: a winner only with at least MIN_SEEDS matched seeds whose
-  paired differences vary, and a Holm-adjusted p-value below ALPHA, the family being every
-  such test of the run (all pairs and metrics). Fewer seeds: "not established", with the reason;
-  the difference and its interval are still shown (for one seed, a block bootstrap over test
-  windows, which covers test-set noise only);
-- training time: the times must be more than TIME_FLOOR apart (models train one after another,
-  so the machine's drift lands on one model), and with MIN_SEEDS seeds also pass Holm.
+  paired differences vary, and a p-value below ALPHA after correcting within its family:
+  - the primary endpoint, declared before any run: the main pair's test loss, at ALPHA as it is;
+  - the other pairs' test loss: one family, Holm-corrected;
+  - the secondary metrics (accuracy, training loss) of every pair: one family, Holm-corrected.
+  Adding a pair never changes the primary verdict. Fewer seeds: "not established", with the
+  reason; the difference and its interval are still shown (for one seed, a block bootstrap over
+  test windows, which covers test-set noise only). Beside every paired t-test p stands an exact
+  sign-flip p, which assumes no distribution (its smallest value with n seeds is 2 / 2^n);
+- training time: decided by its floor alone: more than TIME_FLOOR apart (models train one after
+  another, so the machine's drift lands on one model and seeds do not cover it);
+- two arms tested on different windows (a pair across splits) differ between test sets, which no
+  winner can be named for: the difference is shown, not decided.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from charlm.stats.intervals import (
     holm,
     mean_ci,
     paired_t,
+    sign_flip_p,
 )
 
 
@@ -72,6 +79,8 @@ def with_test_loss_intervals(runs: pd.DataFrame, per_window: dict) -> pd.DataFra
 
 COVERS = {  # what an interval accounts for, in the report's words
     "seeds": "seed noise (initialisation, data order) on fixed test windows",
+    "seeds, two test sets": "seed noise (initialisation, data order); the two were tested on "
+                            "different windows",
     "seeds and splits": "seed noise and the choice of test windows (a split per seed)",
     "test set": "test-set noise of one seed, not seed-to-seed variation",
     "exact": "nothing: exact",
@@ -96,7 +105,7 @@ def _rule(key: str, n: int, iv: Interval | None, varies: bool) -> tuple[str, str
         return "exact", None
     holm_ok = n >= MIN_SEEDS and iv is not None and iv.p_value is not None
     if key == "train_time":
-        return ("floor+holm" if holm_ok else "floor"), None
+        return "floor", None
     if holm_ok:
         return "holm", None
     if n >= 2 and not varies:
@@ -117,7 +126,9 @@ def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict,
     fb = runs[runs.model == b].set_index("seed")
     seeds = sorted(set(fa.index) & set(fb.index))
     both_random = (fa.split == "random").all() and (fb.split == "random").all()
-    over_seeds = "seeds and splits" if split_per_seed and both_random else "seeds"
+    same_windows = set(fa.split) == set(fb.split)  # a split pair: two test sets
+    over_seeds = ("seeds and splits" if split_per_seed and both_random
+                  else "seeds" if same_windows else "seeds, two test sets")
     out: dict[str, dict] = {}
     for key in METRICS:
         x, y = fa.loc[seeds, key].to_numpy(), fb.loc[seeds, key].to_numpy()
@@ -132,8 +143,11 @@ def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict,
                                   WINDOW_COLUMNS[key])
             covers = "test set"
         rule, reason = _rule(key, len(seeds), iv, varies)
+        if key in WINDOW_COLUMNS and not same_windows:
+            rule, reason = "none", "a difference between test sets (tested on different windows)"
         out[key] = {"interval": iv, "covers": _covers(covers, key), "rule": rule,
-                    "reason": reason, "n_seeds": len(seeds)}
+                    "reason": reason, "n_seeds": len(seeds),
+                    "p_signflip": sign_flip_p(x - y) if varies and key != "size_mb" else None}
     return out
 
 
@@ -145,8 +159,21 @@ def _window_interval(wa: dict, wb: dict, column: str) -> Interval:
     return block_bootstrap_unpaired(xa, xb)
 
 
-def _decide(row: dict, higher_is_better: bool) -> tuple[str | None, str]:
-    """(winner or None, the verdict in words) of one comparison row with its Holm p-value."""
+FAMILIES = {  # the family of each kind of test, in the report's words
+    "primary": "the primary endpoint (the main pair's test loss), uncorrected",
+    "pairs": "test loss of the other pairs",
+    "secondary": "secondary metrics (accuracy, training loss)",
+}
+
+
+def _family(main: bool, metric: str) -> str:
+    if metric == "test_loss":
+        return "primary" if main else "pairs"
+    return "secondary"
+
+
+def _decide(row: dict, higher_is_better: bool, family_size: int) -> tuple[str | None, str]:
+    """(winner or None, the verdict in words) of one comparison row with its corrected p."""
     a, b, d = row["a"], row["b"], row["mean_a"] - row["mean_b"]
     better = a if (d > 0) == higher_is_better else b
     rule, p = row["rule"], row["p_holm"]
@@ -154,22 +181,27 @@ def _decide(row: dict, higher_is_better: bool) -> tuple[str | None, str]:
         return (better, better.upper()) if d != 0 else (None, "equal")
     if rule == "none":
         return None, f"not established: {row['reason']}"
-    if "floor" in rule:
+    if rule == "floor":
         apart = abs(d) / max(abs(row["mean_a"]), abs(row["mean_b"]), 1e-12)
         if apart <= TIME_FLOOR:
             return None, f"within the {TIME_FLOOR:.0%} floor for times ({apart:.0%} apart)"
-    if "holm" in rule and not p < ALPHA:
-        return None, f"within noise (Holm-adjusted p = {p:.2g})"
+    if rule == "holm" and not p < ALPHA:
+        if row["family"] == "primary":
+            return None, f"not established (p = {p:.2g}, the primary endpoint)"
+        return None, (f"not established after correcting for {family_size} test"
+                      f"{'s' * (family_size != 1)} (Holm p = {p:.2g})")
     return better, better.upper()
 
 
 def comparisons(runs: pd.DataFrame, pairs: list[tuple[str, str]], per_window: dict,
                 split_per_seed: bool = False) -> pd.DataFrame:
     """Every pair (the main pair first) and metric: means, difference, interval, what it covers,
-    p-value, Holm-adjusted p-value over the run's whole family of tests, winner and verdict.
+    t-test and sign-flip p-values, the family the test belongs to and its p corrected within
+    that family (see the module docstring), winner and verdict.
 
     One row per pair and metric; `winner` is a model name or None, `verdict` says it in words
-    ("GRU", "not established: 1 seed, a verdict needs 3", "within noise (Holm-adjusted p = ...)").
+    ("GRU", "not established: 1 seed, a verdict needs 3", "not established after correcting
+    for 4 tests (Holm p = ...)").
     """
     rows = []
     for i, (a, b) in enumerate(pairs):
@@ -180,11 +212,16 @@ def comparisons(runs: pd.DataFrame, pairs: list[tuple[str, str]], per_window: di
             interval = asdict(iv) if iv is not None else {"estimate": mean_a - mean_b}
             rows.append({"a": a, "b": b, "main": i == 0, "metric": key, "mean_a": mean_a,
                          "mean_b": mean_b, **interval, **c})
-    df = pd.DataFrame(rows).reindex(columns=COLUMNS[:-3])
-    family = df["rule"].str.contains("holm") & df["p_value"].notna()
+    df = pd.DataFrame(rows).reindex(columns=COLUMNS[:-4])
+    tested = (df["rule"] == "holm") & df["p_value"].notna()
+    df["family"] = [_family(m, k) if t else None
+                    for m, k, t in zip(df["main"], df["metric"], tested)]
     df["p_holm"] = np.nan
-    df.loc[family, "p_holm"] = holm(df.loc[family, "p_value"].astype(float))
-    decided = [_decide(r, METRICS[r["metric"]].higher_is_better)
+    sizes = df.loc[tested, "family"].value_counts().to_dict()
+    for name in sizes:  # each family corrected on its own; the primary is a family of one
+        rows_of = tested & (df["family"] == name)
+        df.loc[rows_of, "p_holm"] = holm(df.loc[rows_of, "p_value"].astype(float))
+    decided = [_decide(r, METRICS[r["metric"]].higher_is_better, sizes.get(r["family"], 0))
                for r in df.to_dict("records")]
     df["winner"] = [w for w, _ in decided]
     df["verdict"] = [v for _, v in decided]
@@ -192,7 +229,8 @@ def comparisons(runs: pd.DataFrame, pairs: list[tuple[str, str]], per_window: di
 
 
 COLUMNS = ["a", "b", "main", "metric", "mean_a", "mean_b", "estimate", "low", "high", "method",
-           "covers", "n", "p_value", "rule", "reason", "n_seeds", "p_holm", "winner", "verdict"]
+           "covers", "n", "p_value", "rule", "reason", "n_seeds", "p_signflip", "family", "p_holm",
+           "winner", "verdict"]
 
 
 def interval_of(row) -> Interval | None:
