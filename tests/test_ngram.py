@@ -95,7 +95,7 @@ def test_the_gap_is_split_into_measured_parts():
     negative["gap"] = -0.1
     assert "no extra loss to explain" in explain.split_sentence(negative, "LSTM@CONTIGUOUS", True)
     text = explain.split_sentence(g, "not established: 1 seed, a verdict needs 3", False)
-    assert "No reason is drawn" in text and "So " not in text
+    assert "No reason is suggested" in text and "So " not in text
     floor = explain.floor_sentence(held_out_text(runs, per_window, counts, 80), "random", True)
     assert "3-gram count model" in floor and "below it" in floor and "on validation" in floor
     floor = explain.floor_sentence(held_out_text(runs, per_window, counts, 80), "random", False)

@@ -102,6 +102,17 @@ def test_test_set_is_read_once_and_verdicts_wait_for_seeds(smoke_run):
            "40,000 characters)" in text
     assert "not established: 2 seeds, a verdict needs 3" in text
     assert "count model" in text and "Holm" in text
+    # the verdicts' protocol, in the report: the primary endpoint marked, a sign-flip p beside
+    # every t-test p, no p for training time (its floor decides), never "matches" unproven
+    assert "Final Test Loss (the primary endpoint)" in text and "| primary endpoint |" in text
+    table = [line for line in text.splitlines() if line.startswith("| LSTM - ")]
+    assert table and all(line.count("n/a (floor)") == 2 for line in table
+                         if "| Training Time |" in line)
+    for line in table:
+        cells = [c.strip() for c in line.split("|")]
+        t, flip = cells[6], cells[7]
+        assert (t == "n/a") == (flip == "n/a") or t.startswith("n/a"), line
+    assert "matches the reference" not in text
     # one seed: no test-loss or accuracy winner, and the reason
     spec = smoke_run.read_spec()
     one = resolve("smoke", {"seeds": [0]})

@@ -117,8 +117,9 @@ def _worse(x: float) -> str:
 def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
     """Why the contiguous split's test loss is higher, from the measured parts of the gap.
 
-    verdict/established: the comparison's verdict on the pair's test loss; the parts are
-    reported either way, a reason is drawn only for an established, positive gap.
+    verdict/established: what the pair's test-loss gap is against the seed noise, in words, and
+    whether it is beyond it; the parts (point estimates, without intervals) are reported either
+    way, and only suggest a reason, for a gap beyond the noise.
     """
     c, r, seeds = gap.contiguous.upper(), gap.random.upper(), int(gap.seeds)
     text = (f"{c} minus {r}: {gap.gap:+.4f} nats of test loss (mean over {seeds} "
@@ -132,7 +133,8 @@ def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
         text += (f" A {n}-gram count model, which cannot recall a passage longer than {n - 1} "
                  f"characters, shows a gap of {gap.ngram_gap:+.4f} between the same splits.")
     if not established:
-        return text + " No reason is drawn from these parts: the gap itself is not established."
+        return text + (" No reason is suggested from these parts: the gap itself is not beyond "
+                       "the seed noise.")
     if gap.gap <= 0:
         return text + (" The contiguous model does better here, so there is no extra loss to "
                        "explain.")

@@ -29,6 +29,8 @@ from charlm.report.tables import (
     seeds_table,
 )
 from charlm.stats import search
+from charlm.stats.intervals import MIN_SEEDS
+from charlm.stats.verdicts import interval_of
 
 OPTIONAL_FIGURES = ("step_losses",)  # absent from runs trained before step losses were logged
 
@@ -215,8 +217,15 @@ def held_out(d: ReportData) -> str:
         key = (gap.contiguous, gap.random, "test_loss")
         row = tests.loc[key] if key in tests.index else tests.loc[
             (gap.random, gap.contiguous, "test_loss")]
-        text += "\n\n" + prose.split_sentence(pd.Series(gap._asdict()), row.verdict,
-                                              isinstance(row.winner, str))
+        # a gap between splits is a difference between test sets: no winner, but is it beyond
+        # the seed noise? (its interval over at least MIN_SEEDS seeds excludes zero)
+        iv = interval_of(row)
+        beyond = (iv is not None and row.n_seeds >= MIN_SEEDS and iv.method.startswith("paired")
+                  and (iv.low > 0 or iv.high < 0))
+        said = (f"95% CI [{iv.low:+.4f}, {iv.high:+.4f}] over seeds, "
+                f"{'beyond' if beyond else 'within'} the seed noise" if iv is not None
+                and iv.method.startswith("paired") else row.verdict)
+        text += "\n\n" + prose.split_sentence(pd.Series(gap._asdict()), said, beyond)
     return text
 
 

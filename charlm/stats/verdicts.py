@@ -166,6 +166,9 @@ FAMILIES = {  # the family of each kind of test, in the report's words
 }
 
 
+FAMILY_METRICS = ("test_loss", "test_accuracy", "train_loss")  # decided by a corrected test
+
+
 def _family(main: bool, metric: str) -> str:
     if metric == "test_loss":
         return "primary" if main else "pairs"
@@ -214,8 +217,8 @@ def comparisons(runs: pd.DataFrame, pairs: list[tuple[str, str]], per_window: di
                          "mean_b": mean_b, **interval, **c})
     df = pd.DataFrame(rows).reindex(columns=COLUMNS[:-4])
     tested = (df["rule"] == "holm") & df["p_value"].notna()
-    df["family"] = [_family(m, k) if t else None
-                    for m, k, t in zip(df["main"], df["metric"], tested)]
+    df["family"] = [_family(m, k) if k in FAMILY_METRICS else None
+                    for m, k in zip(df["main"], df["metric"])]
     df["p_holm"] = np.nan
     sizes = df.loc[tested, "family"].value_counts().to_dict()
     for name in sizes:  # each family corrected on its own; the primary is a family of one
