@@ -15,7 +15,7 @@ from charlm.experiment.resuming import check_resumable
 from charlm.experiment.run import Run
 from charlm.experiment.steps import train_model, tune_models
 from charlm.job import Job
-from charlm.report.prose import shared_sentence
+from charlm.report.search_prose import shared_sentence
 from charlm.stats import search as tuning
 
 TINY = {"max_chars": 20_000, "hidden_size": 32, "max_steps": 6, "epochs": 2,
@@ -154,6 +154,20 @@ def test_choice_shared_setting_and_the_sentence():
     noisy = {**choice, "variances": {m: {k: 0.09 for k in v}
                                      for m, v in choice["variances"].items()}}
     assert shared_sentence(noisy, ("lstm", "gru")).count("within its 95% noise band") == 2
+
+
+def test_the_expected_best_of_k_trials():
+    """Dodge et al. 2019: the expected minimum of k draws with replacement from the trials."""
+    assert tuning.expected_best([1.0, 2.0, 3.0], 1) == pytest.approx(2.0)  # one trial: the mean
+    assert tuning.expected_best([1.0, 2.0, 3.0], 2) == pytest.approx(14 / 9)  # 5/9, 3/9, 1/9
+    assert tuning.expected_best([3.0, 1.0, 2.0], 200) == pytest.approx(1.0)
+    table = _table([("lstm", "lr=0.01", 0.01, 0, 1.5), ("lstm", "lr=0.02", 0.02, 0, 1.4),
+                    ("lstm", "lr=0.04", 0.04, 0, math.nan), ("gru", "lr=0.01", 0.01, 0, 1.3)])
+    curve = tuning.expected_best_curve(table)
+    lstm = curve[curve.model == "lstm"]
+    assert list(lstm.trials) == [1, 2] and lstm.diverged.iloc[0] == 1
+    assert lstm.expected_best.is_monotonic_decreasing
+    assert lstm.expected_best.iloc[0] == pytest.approx(1.45)
 
 
 def test_the_recheck_flags_a_gap_larger_than_the_noise():

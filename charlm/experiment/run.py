@@ -72,6 +72,7 @@ class Figures:
     loss_vs_time = path_in("folder", "loss_vs_time.png")
     step_losses = path_in("folder", "step_losses.png")
     tuning = path_in("folder", "tuning.png")
+    expected_best = path_in("folder", "expected_best.png")
 
     def loss_curves_of(self, model: str) -> Path:
         """One model's loss curves over its seeds (written by its 03_train)."""

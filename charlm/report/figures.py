@@ -270,6 +270,20 @@ def tuning_curves(trials: pd.DataFrame, choice: dict, path=None,
     return _save(fig, path)
 
 
+def expected_best_curves(curve: pd.DataFrame, path=None, models: Sequence[str] | None = None):
+    """Expected best validation loss against the number of trials, per model (Dodge et al.
+    2019): where the line is still falling at the right, more trials would still pay."""
+    models, colors = _models(curve, models)
+    fig, ax = _figure(models)
+    sns.lineplot(data=curve, x="trials", y="expected_best", hue="model", hue_order=models,
+                 palette=colors, marker="o", ax=ax)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set(title="Expected best of k trials (Dodge et al. 2019)", xlabel="trials (k)",
+           ylabel="expected best validation loss (nats)")
+    _legend(ax, models)
+    return _save(fig, path)
+
+
 def runs_overlaid(mean: pd.DataFrame, key: str, words: str, models: list[str],
                   runs: list[str]):
     """Two runs' curves of `key` (mean over seeds), per epoch and against training seconds:

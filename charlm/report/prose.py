@@ -1,4 +1,4 @@
-"""Every sentence the report writes from the run's numbers, in one module.
+"""Every sentence the report writes from the run's results (the search's: search_prose).
 
 Each sentence states what was measured and draws only the conclusion its numbers carry; where
 the numbers point the other way, the other sentence is written. Inputs are the tables notebook
@@ -13,7 +13,6 @@ import pandas as pd
 from charlm import reference
 from charlm.report.tables import fmt, main_rows, scale_of
 from charlm.stats.intervals import ALPHA, MIN_SEEDS, TIME_FLOOR, against_reference
-from charlm.stats.search import noise_of, setting_name
 from charlm.stats.verdicts import METRICS, interval_of
 
 WORDS = {"train_time": "faster", "size_mb": "smaller"}
@@ -157,55 +156,6 @@ def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
     return text
 
 
-def _difference(d: float, noise: tuple[float, float] | None) -> str:
-    """A difference of two settings' means, with its own standard error and whether it lies
-    within its 95% band (Welch, from the two settings' seed variances)."""
-    if noise is None:
-        return f"{d:+.4f}"
-    se, half = noise
-    where = "within" if abs(d) <= half else "beyond"
-    return f"{d:+.4f} (SE {se:.4f}, {where} its 95% noise band of +-{half:.4f})"
-
-
-def shared_sentence(choice: dict, pair: tuple[str, str], base: dict | None = None) -> str:
-    """Whether the comparison of `pair` on validation changes between one shared setting (the
-    best for all models together, and the run's own where the search tried it) and each model at
-    its own best, each difference with its own seed noise."""
-    a, b = pair
-    scores, shared = choice["scores"], setting_name(choice["shared"])
-    own = {m: setting_name(choice["chosen"][m]) for m in pair}
-    n = choice["seeds_per_setting"]
-    noise_text = (f"Each setting ran {n} seeds; each difference has its own standard error, from "
-                  "its two settings' seed variances, and is said to be within or beyond its 95% "
-                  "band (Welch)." if n >= 2 and choice.get("variances") else
-                  "Each setting ran one seed, so these differences carry no estimate of their "
-                  "noise.")
-    base_name = setting_name(base) if base else None
-    base_text = ""
-    if (base_name and base_name in scores[a] and base_name != shared
-            and None not in (scores[a][base_name], scores[b][base_name])):
-        d = scores[a][base_name] - scores[b][base_name]
-        base_text = (f" At the run's own setting without a search ({base_name}), {a} minus {b} "
-                     f"is {_difference(d, noise_of(choice, a, base_name, b, base_name))}.")
-    if own[a] == own[b] == shared:
-        return (f"{a} and {b} both do best at {shared}, the shared setting: tuning each on its "
-                f"own changes nothing in this comparison.{base_text} {noise_text}")
-    if None in (scores[a][shared], scores[b][shared], scores[a][own[a]], scores[b][own[b]]):
-        return (f"Some trials diverged, so the shared and the tuned comparisons cannot be set "
-                f"side by side. {noise_text}")
-    d_shared = scores[a][shared] - scores[b][shared]
-    d_own = scores[a][own[a]] - scores[b][own[b]]
-    verdict = ("The sign is the same either way" if np.sign(d_shared) == np.sign(d_own) else
-               "The ranking flips: at one shared setting the comparison says more about the "
-               "setting than about the models")
-    return (f"At the shared setting ({shared}, the best one for all models together), {a} minus "
-            f"{b} is {_difference(d_shared, noise_of(choice, a, shared, b, shared))} nats on "
-            f"validation; each at its own best ({a} {own[a]}, {b} {own[b]}), "
-            f"{_difference(d_own, noise_of(choice, a, own[a], b, own[b]))}. {verdict}."
-            f"{base_text} {noise_text} The test-set verdict, over the run's seeds, is in the "
-            "results.")
-
-
 def reference_sentence(runs: pd.DataFrame, corpus: str, max_chars: int | None) -> str:
     """Each reference model's test loss against the reference's: consistent with it, or
     differing from it, by a prediction interval for one run; "matches" only by an equivalence
@@ -295,11 +245,6 @@ def data_finding(characters: int, vocabulary: int, entropy: float, test_windows:
             f"character (the frequencies' entropy): every model here must do better than that, "
             f"from context. The test set holds {test_windows:,} windows, read once, after "
             "training.")
-
-
-def search_finding(choice: dict | None, pair: tuple[str, str], base: dict) -> str:
-    """Whether the search changes the main comparison ("" where the run searched nothing)."""
-    return "" if choice is None else shared_sentence(choice, pair, base)
 
 
 def training_finding(last: pd.DataFrame) -> str:

@@ -17,7 +17,7 @@ from charlm.config import LOG_EVERY
 from charlm.experiment.layout import FIGURES_DIR, produced
 from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
-from charlm.report import prose, tables
+from charlm.report import prose, search_prose, tables
 from charlm.report.tables import (
     architectures_table,
     comparison_table,
@@ -32,7 +32,7 @@ from charlm.stats import search
 from charlm.stats.intervals import MIN_SEEDS
 from charlm.stats.verdicts import interval_of
 
-OPTIONAL_FIGURES = ("step_losses",)  # absent from runs trained before step losses were logged
+OPTIONAL_FIGURES = ("step_losses", "expected_best")  # absent from runs made before they were drawn
 
 
 @dataclass(frozen=True)
@@ -143,12 +143,13 @@ def tuning(d: ReportData) -> str:
         f"of training in all). Chosen, by the lowest mean validation loss: {chosen}; every "
         "model below trained at its own choice with the run's seeds.\n\n"
         f"{md_table(table)}\n\n"
-        f"{prose.shared_sentence(choice, spec.main_pair, spec.base_setting())}\n\n"
+        f"{search_prose.shared_sentence(choice, spec.main_pair, spec.base_setting())}\n\n"
         "A setting is chosen as the lowest of several noisy scores, so its score in the search "
         "tends to flatter it. The run's own seeds, trained at the chosen settings, on the same "
         "validation windows (SE: of the difference, from both sides' seed variances; beyond the "
         "noise: outside its 95% band, Welch):\n\n"
         + md_table(search.recheck(choice, d.histories).round(4))
+        + "\n\n" + search_prose.expected_best_sentence(search.expected_best_curve(trials))
     )
 
 
@@ -242,7 +243,7 @@ def figure(d: ReportData, name: str):
     there is nothing to show: the search's figure of a run without a search, the step losses
     of a run whose models were trained before charlm logged them."""
     path = getattr(d.run.figures, name)
-    if name == "tuning" and d.choice is None:
+    if name in ("tuning", "expected_best") and d.choice is None:
         return None
     if name in OPTIONAL_FIGURES and not path.exists():
         return None
@@ -274,6 +275,8 @@ def alt_text(spec, name: str, log_every: int) -> str:
         "loss_vs_time": f"Line chart of the validation loss against training seconds for "
                         f"{models}, a line per seed" if spec.data.val_frac
                         else empty.format("validation loss"),
+        "expected_best": f"Line chart of the expected best validation loss of k trials of the "
+                         f"search against k, for {models}",
         "tuning": f"Line chart of the validation loss against {searched[0]} for {models}"
                   + (f", a dash style per {', '.join(searched[1:])}" if searched[1:] else "")
                   + ": a dot per trial, a line through the means, a star at each model's "

@@ -89,6 +89,29 @@ def choice_table(choice: dict) -> pd.DataFrame:
     return df
 
 
+def expected_best(values, k: int) -> float:
+    """The expected best (lowest) of k trials drawn at random, with replacement, from these
+    trial results: Dodge et al. 2019, "Show your work". Sorted ascending v_1 <= ... <= v_N, the
+    best of k is v_i with probability ((N - i + 1) / N)^k - ((N - i) / N)^k."""
+    v = np.sort(np.asarray(values, dtype=float))
+    n = v.size
+    above = (n - np.arange(n)) / n  # share of trials at or above v_i
+    return float(np.sum(v * (above**k - (above - 1 / n) ** k)))
+
+
+def expected_best_curve(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model, the expected best validation loss of k = 1..N trials of its search (its N
+    finished trials; diverged ones left out and counted): how much the search bought, and
+    whether more trials would still pay."""
+    rows = []
+    for model, group in table.groupby("model", sort=False):
+        done = group[METRIC].dropna().to_numpy()
+        for k in range(1, done.size + 1):
+            rows.append({"model": model, "trials": k, "expected_best": expected_best(done, k),
+                         "finished": done.size, "diverged": int(group[METRIC].isna().sum())})
+    return pd.DataFrame(rows)
+
+
 def noise_of(choice: dict, a: str, setting_a: str, b: str, setting_b: str):
     """(standard error, 95% half-width) of model a at setting_a minus model b at setting_b in the
     search, from the two settings' own seed variances; None without them."""
