@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import torch
 
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-
 
 def _time_dim(w: torch.Tensor) -> int:
     """0 for one model (2-D weights), 1 for K stacked models (weights (K, rows, cols))."""

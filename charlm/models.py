@@ -46,6 +46,21 @@ class CharRNN(nn.Module):
         return (self.head(out[:, -1]) if last_only else self.head(out)), state
 
 
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def training_flops(vocab_size: int, cfg: ModelConfig, batch_size: int, seq_len: int,
+                   objective: str) -> float:
+    """Floating-point operations of one training step, as charlm computes it: 2 per multiply-add
+    of the forward pass, and backward twice the forward (the usual 3x). The one-hot input is a
+    lookup (no products); the head predicts every position (objective "all") or the last."""
+    gates = GATES[cfg.cell] * cfg.hidden_size
+    recurrent = cfg.num_layers * gates * cfg.hidden_size  # W_hh of every layer
+    inputs = (cfg.num_layers - 1) * gates * cfg.hidden_size  # W_ih of the upper layers
+    head = vocab_size * cfg.hidden_size * (seq_len if objective == "all" else 1)
+    return 6.0 * batch_size * (seq_len * (recurrent + inputs) + head)
+
+
 def _tensors(model: nn.Module | Mapping[str, torch.Tensor]):
     return model.parameters() if isinstance(model, nn.Module) else model.values()
 

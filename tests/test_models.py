@@ -65,3 +65,16 @@ def test_fused_model_forward_equals_plain():
     fused_model.load_state_dict(model.state_dict())
     fused, _ = fused_model(x)
     torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5)
+
+
+def test_training_flops_are_six_per_weight_and_token():
+    """A training step costs 6 FLOPs per multiply-add weight and predicted token (forward 2,
+    backward 4); the one-hot input is a lookup and costs none."""
+    from charlm.models import training_flops
+
+    model = CharRNN(65, ModelConfig("lstm"))
+    rnn_weights = sum(p.numel() for n, p in model.rnn.named_parameters()
+                      if n.startswith("weight") and n != "weight_ih_l0")
+    head = model.head.weight.numel()
+    assert training_flops(65, model.cfg, 128, 20, "all") == 6 * 128 * 20 * (rnn_weights + head)
+    assert training_flops(65, model.cfg, 128, 20, "last") == 6 * 128 * (20 * rnn_weights + head)

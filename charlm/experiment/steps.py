@@ -37,9 +37,10 @@ from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
 from charlm.folder import ModelFolder
 from charlm.generate import fit_prompt, generate
-from charlm.models import num_parameters, size_mb
+from charlm.models import num_parameters, size_mb, training_flops
 from charlm.scale.group import train_group
 from charlm.stats import ngram, search, verdicts
+from charlm.train import steps_per_epoch
 
 
 # -- 02_tune
@@ -102,15 +103,23 @@ def train_model(run: Run, spec: RunSpec, model: str = "", progress: bool = True
 
 
 def training_table(run: Run, spec: RunSpec, model: str = "") -> pd.DataFrame:
-    """What notebook 03 trains, a row per model: its size, split and training setting."""
+    """What notebook 03 trains, a row per model: its size, split, training setting and compute
+    (optimizer steps per seed; FLOPs per step and in all, charlm.models.training_flops)."""
     rows = []
     for name in models_named(spec, model):
         cfg = jobs.model_configs(run, spec, name, spec.run.seeds[0])
+        windows = make_windows(cfg.data)  # the vocabulary and the number of steps
+        steps = steps_per_epoch(windows.train_starts.numel(), cfg.train) * cfg.train.epochs
+        flops = training_flops(windows.vocab.size, cfg.model, cfg.train.batch_size,
+                               cfg.data.seq_len, cfg.train.objective)
         rows.append({"model": name, "cell": cfg.model.cell, "hidden_size": cfg.model.hidden_size,
                      "layers": cfg.model.num_layers, "split": cfg.data.split,
                      "objective": cfg.train.objective, "lr": cfg.train.lr,
                      "batch_size": cfg.train.batch_size, "epochs": cfg.train.epochs,
-                     "max_steps": cfg.train.max_steps, "seeds": len(spec.run.seeds)})
+                     "max_steps": cfg.train.max_steps, "steps": steps,
+                     "GFLOPs per step": round(flops / 1e9, 3),
+                     "PFLOPs in all": round(flops * steps / 1e15, 4),
+                     "seeds": len(spec.run.seeds)})
     return pd.DataFrame(rows)
 
 
