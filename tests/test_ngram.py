@@ -10,7 +10,7 @@ import torch
 
 from charlm.report import prose as explain
 from charlm.stats import ngram
-from charlm.stats.verdicts import held_out_text, split_gaps
+from charlm.stats.held_out import held_out_text, split_gaps
 
 
 def _brute_force(text, train_targets, position, order, vocab_size):

@@ -19,8 +19,8 @@ from charlm.experiment.steps import evaluate_run
 from charlm.project import NOTEBOOKS_DIR
 from charlm.report import sections as report
 from charlm.report.tables import comparison_table
+from charlm.stats import held_out, ngram
 from charlm.stats import intervals as stats
-from charlm.stats import ngram
 from charlm.stats import verdicts as analysis
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
@@ -67,8 +67,8 @@ def test_metrics_hold_every_comparison(smoke_run):
 @pytest.mark.slow
 def test_evaluation_bootstraps_each_run_once_and_the_report_never(smoke_run, monkeypatch):
     calls = []
-    real = analysis.block_bootstrap
-    monkeypatch.setattr(analysis, "block_bootstrap", lambda *a, **k: calls.append(1) or real(
+    real = analysis.test_set_interval
+    monkeypatch.setattr(analysis, "test_set_interval", lambda *a, **k: calls.append(1) or real(
         *a, **k))
     spec = smoke_run.read_spec()
     evaluate_run(smoke_run, spec)
@@ -77,10 +77,12 @@ def test_evaluation_bootstraps_each_run_once_and_the_report_never(smoke_run, mon
     def forbidden(*args, **kwargs):
         raise AssertionError("the report computed a statistic")
 
-    for module in (stats, analysis, ngram):
+    for module in (stats, analysis, ngram, held_out):
         for name in ("block_bootstrap", "block_bootstrap_unpaired", "paired_t", "mean_ci", "holm",
                      "compare", "comparisons", "summary_over_seeds", "with_test_loss_intervals",
-                     "held_out_text", "split_gaps", "window_losses", "choose_order"):
+                     "held_out_text", "split_gaps", "window_losses", "choose_order",
+                     "iid_interval", "test_set_interval", "sign_flip_p", "against_reference",
+                     "reference_fits", "difference_noise"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, forbidden)
     data = report.load(smoke_run)
@@ -120,7 +122,7 @@ def test_test_set_is_read_once_and_verdicts_wait_for_seeds(smoke_run):
     for metric in ("test_loss", "test_accuracy"):
         row = c.loc[("lstm", "gru", metric)]
         assert pd.isna(row.winner) and row.verdict == "not established: 1 seed, a verdict needs 3"
-        assert row.method.startswith("block bootstrap") and row.low < row.high
+        assert row.method.startswith("iid windows") and row.low < row.high  # a random split
     assert spec == smoke_run.read_spec()
 
 

@@ -52,10 +52,12 @@ def test_one_seed_is_not_established_but_shows_its_test_set_interval():
     f = runs([1.40], [1.35]).assign(test_loss=[base.mean(), base.mean() - 0.05])
     per_window = {("lstm", 0): _windows(base), ("gru", 0): _windows(base - 0.05)}
     c = comparisons(f, [("lstm", "gru")], per_window).set_index("metric")
-    # the bootstrap interval excludes zero, but covers the test set only: no winner
+    # the interval excludes zero, but covers the test set only: no winner. A random split's
+    # test windows sample this corpus: iid windows, for another random split of it
     assert c.loc["test_loss", "low"] > 0
-    assert c.loc["test_loss", "method"].startswith("block bootstrap over test windows")
-    assert c.loc["test_loss", "covers"].startswith("test-set noise of one seed")
+    assert c.loc["test_loss", "method"] == "iid windows"
+    assert c.loc["test_loss", "covers"].startswith(
+        "test-set noise of one seed, for another random split of this corpus")
     assert pd.isna(c.loc["test_loss", "winner"])
     assert c.loc["test_loss", "verdict"] == "not established: 1 seed, a verdict needs 3"
     assert pd.isna(c.loc["train_loss", "low"])  # one run: no interval for the training loss
@@ -66,9 +68,17 @@ def test_one_seed_is_not_established_but_shows_its_test_set_interval():
     per_window[("gru", 0)] = _windows(base - 0.05, starts=np.arange(5000) + 7)
     c = comparisons(f, [("lstm", "gru")], per_window).set_index("metric")
     assert c.loc["test_loss", "method"] == "block bootstrap of each test set (independent)"
-    rows = with_test_loss_intervals(f, per_window)
+    rows = with_test_loss_intervals(f, per_window, test_share=0.2)
     assert (rows.test_loss_low < rows.test_loss).all() and (rows.test_loss < rows.test_loss_high
                                                             ).all()
+    assert (rows.test_loss_population == "another random split of this corpus").all()
+    # the finite-population correction: sqrt(1 - 0.2) of the iid standard error
+    se = base.std(ddof=1) / np.sqrt(base.size) * np.sqrt(0.8)
+    assert rows.test_loss_high.iloc[0] - rows.test_loss_low.iloc[0] == pytest.approx(
+        2 * 1.959964 * se, rel=1e-5)
+    # a contiguous split stands for new text: a block bootstrap, and it says so
+    contiguous = with_test_loss_intervals(f.assign(split="contiguous"), per_window)
+    assert (contiguous.test_loss_population == "new text like this held-out text").all()
 
 
 def test_two_seeds_are_not_established_even_when_p_is_small():
@@ -242,3 +252,20 @@ def test_figures_without_a_validation_set_say_so(tmp_path):
 def test_a_small_test_set_gets_a_bootstrap_at_its_own_scale():
     iv = block_bootstrap(np.full(500, 0.3) + np.random.default_rng(0).normal(0, 0.1, 500))
     assert iv.low < 0.3 < iv.high and iv.estimate == pytest.approx(0.3, abs=0.02)
+
+
+def test_notebook_04_judges_the_reference_and_the_report_only_words_it():
+    from charlm.report.prose import reference_sentence
+    from charlm.stats.verdicts import reference_fits
+
+    f = runs([1.400, 1.402, 1.398], [1.380, 1.372, 1.375]).assign(
+        test_loss_low=lambda r: r.test_loss - 0.01, test_loss_high=lambda r: r.test_loss + 0.01)
+    fits = reference_fits(f, {"lstm": 1.3823, "gru": 1.3753})
+    assert list(fits.model) == ["lstm", "gru"] and set(fits.verdict) <= {
+        "matches", "consistent", "below", "above"}
+    text = reference_sentence(fits, comparable=True)
+    assert "prediction interval for one run" in text and "TOST p" in text
+    assert "within noise" not in text
+    contiguous = reference_fits(f.assign(split="contiguous"), {"lstm": 1.3823})
+    assert contiguous.empty  # the reference's number is for a random split
+    assert "not comparable" in reference_sentence(fits, comparable=False)

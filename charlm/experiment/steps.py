@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from charlm import reference
 from charlm.checkpoint import (
     configs_of,
     load_checkpoint,
@@ -39,7 +40,7 @@ from charlm.folder import ModelFolder
 from charlm.generate import fit_prompt, generate
 from charlm.models import num_parameters, size_mb, training_flops
 from charlm.scale.group import train_group
-from charlm.stats import ngram, search, verdicts
+from charlm.stats import held_out, ngram, search, verdicts
 from charlm.train import steps_per_epoch
 
 
@@ -163,11 +164,13 @@ class Evaluation:
     comparisons: pd.DataFrame  # per pair (main pair first) and metric
     held_out: pd.DataFrame  # test loss of every model and the n-gram, inside/outside the late text
     split_gaps: pd.DataFrame  # per pair of one model on both splits: the gap and its parts
+    reference_fit: pd.DataFrame  # per reference model: the run against the reference's number
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables the run folder keeps as metrics (everything but the histories)."""
         return {"runs": self.runs, "summary": self.summary, "comparisons": self.comparisons,
-                "held_out": self.held_out, "split_gaps": self.split_gaps}
+                "held_out": self.held_out, "split_gaps": self.split_gaps,
+                "reference_fit": self.reference_fit}
 
 
 def _test_windows(folder: ModelFolder, ckpt: dict, batch_size: int) -> dict:
@@ -209,7 +212,8 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
         histories.append(pd.DataFrame(ckpt["history"]).assign(model=model, seed=seed))
         step_losses.append(folder.read_step_losses().assign(model=model, seed=seed))
         per_window[(model, seed)] = _test_windows(folder, ckpt, spec.execution.eval_batch_size)
-    runs = verdicts.with_test_loss_intervals(pd.DataFrame(rows), per_window)
+    test_share = 1 - spec.data.train_frac  # of all windows, for the finite-population correction
+    runs = verdicts.with_test_loss_intervals(pd.DataFrame(rows), per_window, test_share)
     # the n-gram model on the first seed's split (split_per_seed), and where its text ends
     counts = ngram_on_splits(spec.configs(seed=spec.run.seeds[0]).data)
     boundary = counts["boundary"]
@@ -219,10 +223,19 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
         step_losses=pd.concat(step_losses, ignore_index=True),
         summary=verdicts.summary_over_seeds(runs),
         comparisons=verdicts.comparisons(runs, spec.comparisons(), per_window,
-                                         spec.run.split_per_seed),
-        held_out=verdicts.held_out_text(runs, per_window, counts, boundary),
-        split_gaps=verdicts.split_gaps(runs, per_window, spec.comparisons(), counts, boundary),
+                                         spec.run.split_per_seed, test_share),
+        held_out=held_out.held_out_text(runs, per_window, counts, boundary),
+        split_gaps=held_out.split_gaps(runs, per_window, spec.comparisons(), counts, boundary),
+        reference_fit=verdicts.reference_fits(runs, _reference_losses(spec)),
     )
+
+
+def _reference_losses(spec: RunSpec) -> dict[str, float]:
+    """The reference's test loss per model, where this run's text is the reference's (all of
+    Tiny Shakespeare); else none."""
+    if spec.data.corpus or spec.data.max_chars:
+        return {}
+    return {m: reference.number("test_loss", m) for m in reference.MODELS}
 
 
 # -- 05_generate

@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from charlm import reference
 from charlm.report.tables import fmt, main_rows, scale_of
-from charlm.stats.intervals import ALPHA, MIN_SEEDS, TIME_FLOOR, against_reference
+from charlm.stats.intervals import ALPHA, MIN_SEEDS, TIME_FLOOR
 from charlm.stats.verdicts import METRICS, interval_of
 
 WORDS = {"train_time": "faster", "size_mb": "smaller"}
@@ -156,33 +155,27 @@ def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
     return text
 
 
-def reference_sentence(runs: pd.DataFrame, corpus: str, max_chars: int | None) -> str:
+def reference_sentence(fits: pd.DataFrame | None, comparable: bool) -> str:
     """Each reference model's test loss against the reference's: consistent with it, or
     differing from it, by a prediction interval for one run; "matches" only by an equivalence
-    test at a margin stated in advance (charlm.stats.intervals.against_reference)."""
-    if corpus or max_chars:
+    test at a margin stated in advance (notebook 04's reference_fit table)."""
+    if not comparable:
         return "The reference's numbers are for all of Tiny Shakespeare: not comparable here. "
     text = ""
-    for model in reference.MODELS:
-        rows = runs[runs.model == model]
-        if rows.empty or (rows.split != "random").any():
-            continue
-        ref = reference.number("test_loss", model)
-        # each run's test-set standard error, from its 95% interval over test windows
-        test_se = float(((rows.test_loss_high - rows.test_loss_low) / (2 * 1.96)).mean())
-        fit = against_reference(rows.test_loss, test_se, ref)
-        where = {"matches": f"matches the reference's {ref} (equivalent within "
-                            f"+-{fit['margin']} nats: TOST p = {fit['tost_p']:.2g})",
-                 "consistent": f"is consistent with the reference's {ref} (no difference "
-                               f"found, which is not a match: equivalence within "
-                               f"+-{fit['margin']} nats is not shown, TOST p = "
-                               f"{fit['tost_p']:.2g})",
+    for fit in ([] if fits is None else fits.to_dict("records")):
+        ref, margin, tost = fit["reference"], fit["margin"], fit["tost_p"]
+        where = {"matches": f"matches the reference's {ref} (equivalent within +-{margin} "
+                            f"nats: TOST p = {tost:.2g})",
+                 "consistent": f"is consistent with the reference's {ref} (no difference found, "
+                               f"which is not a match: equivalence within +-{margin} nats is "
+                               f"not shown, TOST p = {tost:.2g})",
                  "below": f"differs from the reference's {ref}: lower",
                  "above": f"differs from the reference's {ref}: higher"}[fit["verdict"]]
-        kind = "prediction interval for one run" if fit["n"] >= 2 else "interval"
-        text += (f"{model.upper()}'s test loss {fit['mean']:.4f} {where} (95% {kind} "
-                 f"[{fit['low']:.4f}, {fit['high']:.4f}] over {fit['n']} seed"
-                 f"{'s' * (fit['n'] != 1)}; it covers {fit['covers']}). ")
+        n = int(fit["n"])
+        kind = "prediction interval for one run" if n >= 2 else "interval"
+        text += (f"{fit['model'].upper()}'s test loss {fit['mean']:.4f} {where} (95% {kind} "
+                 f"[{fit['low']:.4f}, {fit['high']:.4f}] over {n} seed{'s' * (n != 1)}; it "
+                 f"covers {fit['covers']}). ")
     return text
 
 

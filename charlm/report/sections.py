@@ -233,8 +233,8 @@ def held_out(d: ReportData) -> str:
 def conclusion(d: ReportData) -> str:
     m = d.metrics
     return (prose.conclusion_sentences(m["comparisons"])
-            + prose.reference_sentence(m["runs"], d.spec.data.corpus,
-                                       d.spec.data.max_chars))
+            + prose.reference_sentence(m.get("reference_fit"),
+                                       not (d.spec.data.corpus or d.spec.data.max_chars)))
 
 
 def figure(d: ReportData, name: str):

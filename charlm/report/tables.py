@@ -105,6 +105,7 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
         "Train loss": f"{r.train_loss:.4f}",
         "Test loss [95% CI, test-set noise]":
             f"{r.test_loss:.4f} [{r.test_loss_low:.4f}, {r.test_loss_high:.4f}]",
+        "The interval is for": getattr(r, "test_loss_population", "n/a"),
         "Accuracy": f"{r.test_accuracy:.2%}", "Time": f"{r.train_time:.1f} s",
     } for r in runs.itertuples()])
 

@@ -143,6 +143,22 @@ def difference_noise(var_a: float, n_a: int, var_b: float, n_b: int,
     return se, float(sps.t.ppf(0.5 + level / 2, df)) * se
 
 
+def iid_interval(values, test_share: float | None = None, level: float = LEVEL) -> Interval:
+    """Mean of per-window values, with its interval for *another random split of this corpus*.
+
+    A random split's test windows are a simple random sample of the corpus's windows, so the
+    standard error is the iid one with the finite-population correction sqrt(1 - f), f the share
+    of all windows the test set holds (test_share; None: no correction, a little wider)."""
+    d = np.asarray(values, dtype=float)
+    n = d.size
+    fpc = math.sqrt(max(0.0, 1 - test_share)) if test_share else 1.0
+    se = float(d.std(ddof=1)) / math.sqrt(n) * fpc if n > 1 else float("nan")
+    half = float(sps.norm.ppf(0.5 + level / 2)) * se
+    how = (f"iid windows, finite-population corrected (test share {test_share:.0%})"
+           if test_share else "iid windows")
+    return Interval(float(d.mean()), float(d.mean()) - half, float(d.mean()) + half, how, n)
+
+
 def block_bootstrap(
     diff, block: int = 1000, n_boot: int = 2000, seed: int = 0, level: float = LEVEL
 ) -> Interval:

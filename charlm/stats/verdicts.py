@@ -34,9 +34,11 @@ from charlm.stats.intervals import (
     MIN_SEEDS,
     TIME_FLOOR,
     Interval,
+    against_reference,
     block_bootstrap,
     block_bootstrap_unpaired,
     holm,
+    iid_interval,
     mean_ci,
     paired_t,
     sign_flip_p,
@@ -69,12 +71,32 @@ def summary_over_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def with_test_loss_intervals(runs: pd.DataFrame, per_window: dict) -> pd.DataFrame:
-    """`runs` plus each run's test-loss 95% block-bootstrap interval (test-set noise only)."""
-    intervals = [block_bootstrap(per_window[(r.model, r.seed)]["losses"])
+POPULATIONS = {  # what a single run's test-set interval generalises to, by its split
+    "random": "another random split of this corpus",
+    "contiguous": "new text like this held-out text",
+}
+
+
+def test_set_interval(values, split: str, test_share: float | None) -> Interval:
+    """One run's test-set interval for the population its split stands for: a random split
+    is a sample of this corpus's windows (iid, finite-population corrected); a contiguous one
+    stands for new text, whose windows are dependent (a block bootstrap; the block length of
+    1,000 windows is a choice, and the spread grows with it)."""
+    if split == "random":
+        return iid_interval(values, test_share)
+    return block_bootstrap(values)
+
+
+def with_test_loss_intervals(runs: pd.DataFrame, per_window: dict,
+                             test_share: float | None = None) -> pd.DataFrame:
+    """`runs` plus each run's test-loss 95% interval (test-set noise only) and the population
+    it is for (POPULATIONS)."""
+    intervals = [test_set_interval(per_window[(r.model, r.seed)]["losses"], r.split, test_share)
                  for r in runs.itertuples()]
     return runs.assign(test_loss_low=[iv.low for iv in intervals],
-                       test_loss_high=[iv.high for iv in intervals])
+                       test_loss_high=[iv.high for iv in intervals],
+                       test_loss_population=[POPULATIONS.get(r.split, r.split)
+                                             for r in runs.itertuples()])
 
 
 COVERS = {  # what an interval accounts for, in the report's words
@@ -82,7 +104,10 @@ COVERS = {  # what an interval accounts for, in the report's words
     "seeds, two test sets": "seed noise (initialisation, data order); the two were tested on "
                             "different windows",
     "seeds and splits": "seed noise and the choice of test windows (a split per seed)",
-    "test set": "test-set noise of one seed, not seed-to-seed variation",
+    "test set": "test-set noise of one seed, for new text like this test text (blocks of 1,000 "
+                "windows), not seed-to-seed variation",
+    "test set, random split": "test-set noise of one seed, for another random split of this "
+                              "corpus (iid windows), not seed-to-seed variation",
     "exact": "nothing: exact",
 }
 
@@ -114,7 +139,7 @@ def _rule(key: str, n: int, iv: Interval | None, varies: bool) -> tuple[str, str
 
 
 def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict,
-            split_per_seed: bool = False) -> dict[str, dict]:
+            split_per_seed: bool = False, test_share: float | None = None) -> dict[str, dict]:
     """Per metric, the difference a - b: its interval (or None), what the interval covers, and the
     rule that decides the verdict (see the module docstring).
 
@@ -140,8 +165,8 @@ def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict,
             iv, covers = paired_t(x, y), over_seeds
         elif len(seeds) == 1 and key in WINDOW_COLUMNS:
             iv = _window_interval(per_window[(a, seeds[0])], per_window[(b, seeds[0])],
-                                  WINDOW_COLUMNS[key])
-            covers = "test set"
+                                  WINDOW_COLUMNS[key], both_random, test_share)
+            covers = "test set, random split" if iv.method.startswith("iid") else "test set"
         rule, reason = _rule(key, len(seeds), iv, varies)
         if key in WINDOW_COLUMNS and not same_windows:
             rule, reason = "none", "a difference between test sets (tested on different windows)"
@@ -151,11 +176,13 @@ def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict,
     return out
 
 
-def _window_interval(wa: dict, wb: dict, column: str) -> Interval:
-    """One run each: block bootstrap, paired when both were tested on the same windows."""
+def _window_interval(wa: dict, wb: dict, column: str, random_split: bool,
+                     test_share: float | None) -> Interval:
+    """One run each, paired when both were tested on the same windows: for another random split
+    (iid) on a random split, else for new text (block bootstrap)."""
     xa, xb = wa[column].astype(float), wb[column].astype(float)
     if wa["starts"].shape == wb["starts"].shape and bool((wa["starts"] == wb["starts"]).all()):
-        return block_bootstrap(xa - xb)
+        return iid_interval(xa - xb, test_share) if random_split else block_bootstrap(xa - xb)
     return block_bootstrap_unpaired(xa, xb)
 
 
@@ -197,7 +224,7 @@ def _decide(row: dict, higher_is_better: bool, family_size: int) -> tuple[str | 
 
 
 def comparisons(runs: pd.DataFrame, pairs: list[tuple[str, str]], per_window: dict,
-                split_per_seed: bool = False) -> pd.DataFrame:
+                split_per_seed: bool = False, test_share: float | None = None) -> pd.DataFrame:
     """Every pair (the main pair first) and metric: means, difference, interval, what it covers,
     t-test and sign-flip p-values, the family the test belongs to and its p corrected within
     that family (see the module docstring), winner and verdict.
@@ -208,7 +235,7 @@ def comparisons(runs: pd.DataFrame, pairs: list[tuple[str, str]], per_window: di
     """
     rows = []
     for i, (a, b) in enumerate(pairs):
-        for key, c in compare(runs, a, b, per_window, split_per_seed).items():
+        for key, c in compare(runs, a, b, per_window, split_per_seed, test_share).items():
             iv = c.pop("interval")
             mean_a = float(runs.loc[runs.model == a, key].mean())
             mean_b = float(runs.loc[runs.model == b, key].mean())
@@ -244,76 +271,18 @@ def interval_of(row) -> Interval | None:
     return Interval(row.estimate, row.low, row.high, row.method, int(row.n), p)
 
 
-# -- where the contiguous split's extra loss comes from, measured (not assumed)
-def _late(starts: np.ndarray, boundary: int) -> np.ndarray:
-    """True for windows inside the text the contiguous split tests on (start >= boundary)."""
-    return starts >= boundary
-
-
-def held_out_text(runs: pd.DataFrame, per_window: dict, ngram: dict,
-                  boundary: int) -> pd.DataFrame:
-    """Test loss of every model (mean over seeds) and of the n-gram count model, over all its test
-    windows, over those inside the last part of the text (the contiguous split's test text) and
-    over the rest.
-
-    ngram: {"order": n, split: {"starts", "losses"}} for the splits it was scored on
-    (charlm.experiment.steps.ngram_on_splits).
-    """
-    scored = {(m, s): per_window[(m, s)] for m, s in zip(runs.model, runs.seed)}
-    scored.update({(f"{ngram['order']}-gram counts", split): ngram[split]
-                   for split in ("random", "contiguous") if split in ngram})
-    splits = dict(zip(runs.model, runs.split))
+def reference_fits(runs: pd.DataFrame, reference_losses: dict[str, float]) -> pd.DataFrame:
+    """Per reference model the run has on the random split: its test losses over seeds against
+    the reference's one number (intervals.against_reference: a prediction interval for one run,
+    TOST for "matches"). reference_losses: {model: the reference's test loss}, empty where the
+    run is not comparable (another corpus, a cut of it). Each run's test-set standard error is
+    taken from its 95% interval over test windows."""
     rows = []
-    for (name, tag), w in scored.items():
-        late = _late(w["starts"], boundary)
-        rows.append({"scorer": name, "split": splits.get(name, tag),
-                     "test_loss": w["losses"].mean(),
-                     "late_loss": w["losses"][late].mean() if late.any() else np.nan,
-                     "early_loss": w["losses"][~late].mean() if (~late).any() else np.nan,
-                     "n_late": int(late.sum()), "n_early": int((~late).sum())})
-    df = pd.DataFrame(rows)
-    return df.groupby(["scorer", "split"], sort=False, as_index=False).mean()
-
-
-def _on_shared(contiguous: dict, random: dict) -> float:
-    """Mean loss of contiguous minus random on the windows both were tested on."""
-    _, ic, ir = np.intersect1d(contiguous["starts"], random["starts"], return_indices=True)
-    return float(contiguous["losses"][ic].mean() - random["losses"][ir].mean())
-
-
-def split_gaps(runs: pd.DataFrame, per_window: dict, pairs: list[tuple[str, str]], ngram: dict,
-               boundary: int) -> pd.DataFrame:
-    """For every compared pair of one model on the two splits: the test-loss gap (contiguous
-    minus random) and two parts of it, each measured on windows, for the networks and the n-gram.
-
-    harder: the random-split model's loss on its test windows inside the contiguous split's test
-        text, minus its loss on all its test windows (is that text harder?);
-    unseen: contiguous minus random-split model on the very same windows (what not having
-        trained on that stretch of text costs).
-    """
-    split = dict(zip(runs.model, runs.split))
-    rows = []
-    for a, b in pairs:
-        if split[a] == split[b]:
+    for model, ref in reference_losses.items():
+        r = runs[runs.model == model]
+        if r.empty or (r.split != "random").any():
             continue
-        c, r = (a, b) if split[a] == "contiguous" else (b, a)
-        seeds = sorted(set(runs.seed[runs.model == c]) & set(runs.seed[runs.model == r]))
-        harder, unseen = [], []
-        for s in seeds:
-            wr = per_window[(r, s)]
-            late = _late(wr["starts"], boundary)
-            harder.append(wr["losses"][late].mean() - wr["losses"].mean())
-            unseen.append(_on_shared(per_window[(c, s)], wr))
-        loss = runs.groupby("model").test_loss.mean()
-        gap = float(loss[c] - loss[r])
-        row = {"contiguous": c, "random": r, "gap": gap, "harder": float(np.mean(harder)),
-               "unseen": float(np.mean(unseen)), "seeds": len(seeds)}
-        if "random" in ngram and "contiguous" in ngram:
-            nr, nc = ngram["random"], ngram["contiguous"]
-            row.update(ngram_order=ngram["order"],
-                       ngram_gap=float(nc["losses"].mean() - nr["losses"].mean()),
-                       ngram_harder=float(nr["losses"][_late(nr["starts"], boundary)].mean()
-                                          - nr["losses"].mean()),
-                       ngram_unseen=_on_shared(nc, nr))
-        rows.append(row)
+        test_se = float(((r.test_loss_high - r.test_loss_low) / (2 * 1.96)).mean())
+        rows.append({"model": model, "reference": ref,
+                     **against_reference(r.test_loss, test_se, ref)})
     return pd.DataFrame(rows)
