@@ -269,3 +269,21 @@ def test_notebook_04_judges_the_reference_and_the_report_only_words_it():
     contiguous = reference_fits(f.assign(split="contiguous"), {"lstm": 1.3823})
     assert contiguous.empty  # the reference's number is for a random split
     assert "not comparable" in reference_sentence(fits, comparable=False)
+
+
+def test_the_verdict_at_every_budget():
+    from charlm.report.figures import budget_verdict
+    from charlm.stats.verdicts import budget_differences
+
+    rows = [{"model": m, "seed": s, "epoch": e, "steps": 100, "val_loss": 2.0 / e + off + 0.01 * s,
+             "elapsed_train_seconds": 10.0 * e}
+            for m, off in (("lstm", 0.05), ("gru", 0.0)) for s in range(3) for e in (1, 2, 3)]
+    h = pd.DataFrame(rows)
+    h.loc[(h.model == "gru") & (h.seed == 2), "val_loss"] += 0.02  # the differences vary
+    d = budget_differences(h, "lstm", "gru")
+    assert list(d.epoch) == [1, 2, 3] and list(d.steps) == [100, 200, 300]
+    assert list(d.seconds) == [10.0, 20.0, 30.0] and (d.n == 3).all()
+    assert d.estimate.iloc[0] == pytest.approx(0.05 - 0.02 / 3)
+    assert (d.low < d.estimate).all() and (d.estimate < d.high).all()
+    fig = budget_verdict(d, ("lstm", "gru"))
+    assert len(fig.axes) == 2

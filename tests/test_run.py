@@ -24,7 +24,7 @@ def _names(module) -> list[str]:
 
 FIGURE_NAMES = [getattr(Run("x").figures, name).name for name in
                 ("char_frequencies", "loss_curves", "accuracy", "time_and_size", "loss_vs_time",
-                 "tuning", "expected_best", "step_losses")]
+                 "tuning", "expected_best", "step_losses", "budget")]
 OWNERS = {**{n: "charlm/experiment/layout.py" for n in _names(layout)},
           **{n: "charlm/folder.py" for n in _names(folder)},
           # a figure's name: the run folder's Figures, and the chain's table of who writes it

@@ -78,7 +78,8 @@ CHAIN = (
                                     f"{FIGURES_DIR}/step_losses.png",
                                     f"{FIGURES_DIR}/accuracy.png",
                                     f"{FIGURES_DIR}/time_and_size.png",
-                                    f"{FIGURES_DIR}/loss_vs_time.png"),
+                                    f"{FIGURES_DIR}/loss_vs_time.png",
+                                    f"{FIGURES_DIR}/verdict_by_budget.png"),
              reads=(f"{MODELS_DIR}/*",)),
     Notebook("05_generate", writes=(SAMPLES_FILE,), reads=(f"{MODELS_DIR}/*",)),
     Notebook("06_report", writes=(), reads=(

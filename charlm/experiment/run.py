@@ -70,6 +70,7 @@ class Figures:
     accuracy = path_in("folder", "accuracy.png")
     time_and_size = path_in("folder", "time_and_size.png")
     loss_vs_time = path_in("folder", "loss_vs_time.png")
+    budget = path_in("folder", "verdict_by_budget.png")
     step_losses = path_in("folder", "step_losses.png")
     tuning = path_in("folder", "tuning.png")
     expected_best = path_in("folder", "expected_best.png")

@@ -165,12 +165,13 @@ class Evaluation:
     held_out: pd.DataFrame  # test loss of every model and the n-gram, inside/outside the late text
     split_gaps: pd.DataFrame  # per pair of one model on both splits: the gap and its parts
     reference_fit: pd.DataFrame  # per reference model: the run against the reference's number
+    budget: pd.DataFrame  # the main pair's validation-loss difference at every epoch
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables the run folder keeps as metrics (everything but the histories)."""
         return {"runs": self.runs, "summary": self.summary, "comparisons": self.comparisons,
                 "held_out": self.held_out, "split_gaps": self.split_gaps,
-                "reference_fit": self.reference_fit}
+                "reference_fit": self.reference_fit, "budget": self.budget}
 
 
 def _test_windows(folder: ModelFolder, ckpt: dict, batch_size: int) -> dict:
@@ -217,9 +218,10 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
     # the n-gram model on the first seed's split (split_per_seed), and where its text ends
     counts = ngram_on_splits(spec.configs(seed=spec.run.seeds[0]).data)
     boundary = counts["boundary"]
+    histories = pd.concat(histories, ignore_index=True)
     return Evaluation(
         runs=runs,
-        histories=pd.concat(histories, ignore_index=True),
+        histories=histories,
         step_losses=pd.concat(step_losses, ignore_index=True),
         summary=verdicts.summary_over_seeds(runs),
         comparisons=verdicts.comparisons(runs, spec.comparisons(), per_window,
@@ -227,6 +229,7 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
         held_out=held_out.held_out_text(runs, per_window, counts, boundary),
         split_gaps=held_out.split_gaps(runs, per_window, spec.comparisons(), counts, boundary),
         reference_fit=verdicts.reference_fits(runs, _reference_losses(spec)),
+        budget=verdicts.budget_differences(histories, *spec.main_pair),
     )
 
 

@@ -195,6 +195,26 @@ def loss_vs_time(histories: pd.DataFrame, path=None, models: Sequence[str] | Non
     return _save(fig, path)
 
 
+def budget_verdict(diffs: pd.DataFrame, pair: tuple[str, str], path=None):
+    """The main pair's validation-loss difference at every epoch, against optimizer steps and
+    against training seconds, with its 95% interval over seeds: is the verdict the same at every
+    budget the run passed through?"""
+    a, b = (m.upper() for m in pair)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, x, label in zip(axes, ("steps", "seconds"), ("optimizer steps", "training seconds")):
+        ax.axhline(0, color="grey", lw=1)
+        if len(diffs):
+            ax.plot(diffs[x], diffs["estimate"], marker="o", color="black")
+            if diffs["low"].notna().any():
+                ax.fill_between(diffs[x], diffs["low"], diffs["high"], alpha=0.2, color="black")
+        ax.set(xlabel=label, title=f"{a} - {b} against {label}")
+    axes[0].set_ylabel("validation loss difference (nats)")
+    fig.suptitle("The verdict at every budget (95% interval over seeds; below 0: "
+                 f"{a} lower)", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _epoch_ends(steps: pd.DataFrame, ax) -> None:
     """A faint line, and a tick on a top axis, where epochs end (as `loss_curves` puts epoch e at
     its end), when every model's epochs end at the same steps (another batch size: none)."""

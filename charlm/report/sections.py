@@ -32,7 +32,8 @@ from charlm.stats import search
 from charlm.stats.intervals import MIN_SEEDS
 from charlm.stats.verdicts import interval_of
 
-OPTIONAL_FIGURES = ("step_losses", "expected_best")  # absent from runs made before they were drawn
+# absent from runs made before charlm drew them
+OPTIONAL_FIGURES = ("step_losses", "expected_best", "budget")
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,9 @@ def alt_text(spec, name: str, log_every: int) -> str:
         "loss_vs_time": f"Line chart of the validation loss against training seconds for "
                         f"{models}, a line per seed" if spec.data.val_frac
                         else empty.format("validation loss"),
+        "budget": f"Two line charts of the validation loss difference {names[0]} minus "
+                  f"{names[1] if len(names) > 1 else names[0]} at every epoch, against optimizer "
+                  "steps and against training seconds, with its 95% interval over seeds",
         "expected_best": f"Line chart of the expected best validation loss of k trials of the "
                          f"search against k, for {models}",
         "tuning": f"Line chart of the validation loss against {searched[0]} for {models}"

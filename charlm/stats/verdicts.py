@@ -271,6 +271,29 @@ def interval_of(row) -> Interval | None:
     return Interval(row.estimate, row.low, row.high, row.method, int(row.n), p)
 
 
+def budget_differences(histories: pd.DataFrame, a: str, b: str,
+                       key: str = "val_loss") -> pd.DataFrame:
+    """The main pair's difference a - b of `key` (validation loss) at every epoch the run passes
+    through, paired over the seeds both have, with its t-interval: the verdict at every budget.
+    Each epoch is placed at its optimizer steps and at the mean training seconds of the two."""
+    h = histories.dropna(subset=[key]).copy()
+    h["steps_done"] = h.groupby(["model", "seed"]).steps.cumsum()
+    rows = []
+    for epoch, e in h[h.model.isin([a, b])].groupby("epoch"):
+        x, y = e[e.model == a].set_index("seed"), e[e.model == b].set_index("seed")
+        seeds = sorted(set(x.index) & set(y.index))
+        if not seeds:
+            continue
+        d = x.loc[seeds, key].to_numpy() - y.loc[seeds, key].to_numpy()
+        ci = mean_ci(d)
+        rows.append({"epoch": int(epoch), "steps": int(x.loc[seeds, "steps_done"].max()),
+                     "seconds": float(pd.concat([x.loc[seeds], y.loc[seeds]])
+                                      .elapsed_train_seconds.mean()),
+                     "estimate": ci["mean"], "low": ci["ci_low"], "high": ci["ci_high"],
+                     "n": len(seeds)})
+    return pd.DataFrame(rows)
+
+
 def reference_fits(runs: pd.DataFrame, reference_losses: dict[str, float]) -> pd.DataFrame:
     """Per reference model the run has on the random split: its test losses over seeds against
     the reference's one number (intervals.against_reference: a prediction interval for one run,
