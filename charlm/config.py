@@ -83,7 +83,8 @@ def non_empty_list(name: str, value: Any) -> None:
 
 def boolean(name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise ParameterError(f"{name}={value!r} is invalid: use true or false.")
+        raise ParameterError(f"{name}={value!r} is invalid: use true or false (True and False "
+                             "work too).")
 
 
 @dataclass

@@ -60,7 +60,7 @@ def test_reanalyse_reads_the_study_under_the_families(tmp_path):
     assert len(df) == 28  # 7 pairs x 4 metrics
     main = df.loc[("LSTM - GRU", "Final Test Loss")]
     assert main["Family"] == "primary endpoint" and main["Verdict"] == "GRU"  # p 0.012, alone
-    assert main["sign-flip p"] == 0.25  # 3 seeds: no distribution-free verdict is possible
+    assert float(main["sign-flip p"]) == 0.25  # 3 seeds: no distribution-free verdict possible
     times = df.xs("Training Time", level="Metric")
     assert (times["Corrected p"].isna() | (times["Corrected p"] == "n/a")).all()
 

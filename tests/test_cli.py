@@ -106,3 +106,36 @@ def test_bad_input_exits_with_message(capsys, tmp_path):
     assert "hidden_size=0 is invalid" in capsys.readouterr().err
     assert main(["generate", str(tmp_path / "missing.pt")]) == 2
     assert "No checkpoint" in capsys.readouterr().err
+
+
+def _documented_report_commands() -> list[list[str]]:
+    """Every `charlm report` command line the README and docs/ show, as arguments (`make report
+    PROFILE=.. ARGS=".."` as the Makefile passes them on)."""
+    import shlex
+
+    from charlm.project import PROJECT_ROOT
+
+    commands = []
+    for path in [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.split("  #")[0].strip()
+            if "python -m charlm report" in line and not line.startswith(("-", "`", "|")):
+                commands.append(shlex.split(line.split("python -m charlm report", 1)[1]))
+            elif line.startswith("make report ") and "=" in line:
+                words = dict(w.split("=", 1) for w in shlex.split(line)[2:] if "=" in w)
+                commands.append(["--profile", words.get("PROFILE", "auto"),
+                                 *shlex.split(words.get("ARGS", ""))])
+    return commands
+
+
+def test_every_documented_report_command_resolves(capsys):
+    """Each report command of the README and docs/, in its --show form: its parameters
+    resolve as written (`-p split=contiguous`, `-p executor=ray`, ...), nothing runs."""
+    commands = _documented_report_commands()
+    assert len(commands) >= 6, commands
+    for args in commands:
+        try:
+            main(["report", *[a for a in args if a != "--fresh"], "--show"])
+        except SystemExit as done:
+            assert done.code in (0, None), (args, capsys.readouterr().err)
+        assert "profile '" in capsys.readouterr().out, args

@@ -272,7 +272,7 @@ def test_notebook_04_judges_the_reference_and_the_report_only_words_it():
 
 
 def test_the_verdict_at_every_budget():
-    from charlm.report.figures import budget_verdict
+    from charlm.report.protocol_figures import budget_verdict
     from charlm.stats.verdicts import budget_differences
 
     rows = [{"model": m, "seed": s, "epoch": e, "steps": 100, "val_loss": 2.0 / e + off + 0.01 * s,

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from charlm.errors import ParameterError
-from charlm.experiment.profiles import PROFILES, resolve
+from charlm.experiment.profiles import PROFILES, parse_override, resolve
 from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
 from charlm.report.tables import corpus_name
@@ -90,3 +90,24 @@ def test_the_title_names_the_corpus():
 def test_a_pair_given_both_ways_is_one_comparison():
     spec = resolve("smoke", {"pairs": [["gru", "lstm"], ["lstm", "rnn"], ["rnn", "lstm"]]})
     assert spec.comparisons() == [("lstm", "gru"), ("lstm", "rnn")]
+
+
+@pytest.mark.parametrize("typed,value", [
+    ("true", True), ("True", True), ("TRUE", True), ("false", False), ("False", False),
+    ("null", None), ("None", None), ("none", None), ("3", 3), ("1e-2", 0.01),
+    ("[true, null]", [True, None]), ("['lstm','gru']", ["lstm", "gru"]), ("lstm", "lstm"),
+    ('{"lr": [0.01, 0.02]}', {"lr": [0.01, 0.02]}),
+])
+def test_values_are_read_the_way_users_type_them(typed, value):
+    """-p flag=true is what the README writes and what --show prints: accepted, as are Python's
+    True/False/None, literals and JSON."""
+    assert parse_override(f"key={typed}") == ("key", value)
+
+
+def test_the_readme_boolean_overrides_resolve():
+    for flag in ("split_per_seed", "batched", "deterministic", "fused", "compile_step"):
+        for typed in ("true", "false"):
+            key, value = parse_override(f"{flag}={typed}")
+            spec = resolve("smoke", {key: value, **({"tune_space": {}} if key ==
+                                                    "split_per_seed" else {})})
+            assert spec.params()[key] is (typed == "true")

@@ -110,13 +110,28 @@ def show(profile: str = "auto", overrides: dict[str, Any] | None = None) -> str:
     return "\n".join(lines)
 
 
+WORDS = {"true": True, "false": False, "null": None, "none": None}  # as YAML/JSON write them
+
+
+def parse_value(raw: str) -> Any:
+    """A value as a user types it: true/false/null (YAML, JSON, or as --show prints them) or
+    True/False/None, a Python literal, a JSON value ([true, null]), else the text itself."""
+    text = raw.strip()
+    if text.lower() in WORDS:
+        return WORDS[text.lower()]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    try:
+        return json.loads(text)
+    except ValueError:
+        return raw
+
+
 def parse_override(text: str) -> tuple[str, Any]:
-    """'key=value' from the command line; the value is read as a Python literal if it is one."""
+    """'key=value' from the command line, the value read by parse_value."""
     if "=" not in text:
         raise ParameterError(f"-p {text!r} is invalid: write -p key=value.")
     key, raw = text.split("=", 1)
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return key.strip().replace("-", "_"), value
+    return key.strip().replace("-", "_"), parse_value(raw)

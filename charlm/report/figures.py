@@ -35,7 +35,7 @@ def model_colors(models: Sequence[str]) -> dict[str, tuple]:
     return dict(zip(models, colors))
 
 
-def _models(data: pd.DataFrame, models: Sequence[str] | None) -> tuple[list[str], dict]:
+def models_and_colors(data: pd.DataFrame, models: Sequence[str] | None) -> tuple[list[str], dict]:
     """The models in `data` (in the order of `models`, else of appearance) and their colours,
     taken from `models` when given (the run's, so that a figure of some of them agrees)."""
     present = list(dict.fromkeys(data["model"]))
@@ -43,14 +43,14 @@ def _models(data: pd.DataFrame, models: Sequence[str] | None) -> tuple[list[str]
     return [m for m in order if m in present], model_colors(order)
 
 
-def _figure(models: list[str]):
+def new_figure(models: list[str]):
     """One axes of the same size whatever the models; the figure widens for a legend outside."""
     outside = len(models) > LEGEND_INSIDE_UP_TO
     legend_width = 1.0 + 0.085 * max(map(len, models), default=0) if outside else 0.0
     return plt.subplots(figsize=(WIDTH + legend_width, HEIGHT), layout="constrained")
 
 
-def _legend(ax, models: list[str]) -> None:
+def legend(ax, models: list[str]) -> None:
     """Outside the axes, to the right, for more than two models; inside, where it covers least,
     otherwise."""
     handles, labels = ax.get_legend_handles_labels()
@@ -73,7 +73,7 @@ def _marker(data: pd.DataFrame, x: str) -> str | None:
     return "o" if data[x].nunique() <= MARKERS_UP_TO else None
 
 
-def _save(fig, path: str | Path | None):
+def save(fig, path: str | Path | None):
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -89,7 +89,7 @@ def char_frequencies(text: str, path=None):
     sns.barplot(data=counts, x="char", y="count", color="#4c72b0", ax=ax)
     ax.set(title="Character frequencies", xlabel="", ylabel="count")
     ax.tick_params(axis="x", labelsize=7)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _has(histories: pd.DataFrame, column: str) -> bool:
@@ -111,18 +111,18 @@ def _lines(data, x, y, models, colors, ax, **kw) -> None:
 def loss_curves(histories: pd.DataFrame, path=None, models: Sequence[str] | None = None):
     """Train and validation loss per epoch for every model (mean over seeds, band = one standard
     deviation across seeds). `models`: the run's models, in order, to fix their colours."""
-    models, colors = _models(histories, models)
+    models, colors = models_and_colors(histories, models)
     sets = ["train_loss", *(["val_loss"] if _has(histories, "val_loss") else [])]
     long = histories.melt(id_vars=["model", "seed", "epoch"], value_vars=sets, var_name="set",
                           value_name="loss")
     long["set"] = long["set"].map({"train_loss": "train", "val_loss": "validation"})
-    fig, ax = _figure(models)
+    fig, ax = new_figure(models)
     _lines(long, "epoch", "loss", models, colors, ax, style="set",
            style_order=["train", "validation"])
     _integer_epochs(ax.xaxis)
     ax.set(title="Loss per epoch (next character after the window)", ylabel="cross entropy (nats)")
-    _legend(ax, models)
-    return _save(fig, path)
+    legend(ax, models)
+    return save(fig, path)
 
 
 def loss_curves_of_each(histories: pd.DataFrame, path_of, models: Sequence[str]) -> list:
@@ -134,17 +134,17 @@ def loss_curves_of_each(histories: pd.DataFrame, path_of, models: Sequence[str])
 
 def accuracy_curves(histories: pd.DataFrame, path=None, models: Sequence[str] | None = None):
     """Validation accuracy per epoch for every model (the test set is not read per epoch)."""
-    models, colors = _models(histories, models)
-    fig, ax = _figure(models)
+    models, colors = models_and_colors(histories, models)
+    fig, ax = new_figure(models)
     if not _has(histories, "val_accuracy"):
         _no_validation(ax, "Validation accuracy per epoch")
-        return _save(fig, path)
+        return save(fig, path)
     _lines(histories, "epoch", "val_accuracy", models, colors, ax)
     _integer_epochs(ax.xaxis)
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.set(title="Validation accuracy per epoch", ylabel="accuracy")
-    _legend(ax, models)
-    return _save(fig, path)
+    legend(ax, models)
+    return save(fig, path)
 
 
 def _bars(ax, values: pd.DataFrame, colors: dict, unit: str, spread: bool) -> None:
@@ -166,7 +166,7 @@ def _bars(ax, values: pd.DataFrame, colors: dict, unit: str, spread: bool) -> No
 def time_and_size(runs: pd.DataFrame, path=None, models: Sequence[str] | None = None):
     """Training time per model (bar = mean over seeds, whisker = one standard deviation) and model
     size, as horizontal bars: the model names never overlap, however many there are."""
-    models, colors = _models(runs, models)
+    models, colors = models_and_colors(runs, models)
     time = runs.groupby("model")["train_time"].agg(["mean", "std"]).rename(columns={"std": "sd"})
     size = runs.groupby("model")["size_mb"].first().rename("mean").to_frame()
     fig, axes = plt.subplots(1, 2, figsize=(9, max(2.4, 1.2 + 0.4 * len(models))), sharey=True,
@@ -175,44 +175,24 @@ def time_and_size(runs: pd.DataFrame, path=None, models: Sequence[str] | None = 
     axes[0].set(title="Training time", xlabel="seconds")
     _bars(axes[1], size.loc[models], colors, "MB", spread=False)
     axes[1].set(title="Model size", xlabel="MB (float32)")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def loss_vs_time(histories: pd.DataFrame, path=None, models: Sequence[str] | None = None):
     """Validation loss against training seconds, every model and seed: who is better at equal
     time."""
-    models, colors = _models(histories, models)
-    fig, ax = _figure(models)
+    models, colors = models_and_colors(histories, models)
+    fig, ax = new_figure(models)
     if not _has(histories, "val_loss"):
         _no_validation(ax, "Validation loss against training time")
-        return _save(fig, path)
+        return save(fig, path)
     sns.lineplot(data=histories, x="elapsed_train_seconds", y="val_loss", hue="model",
                  hue_order=models, palette=colors, units="seed", estimator=None,
                  marker=_marker(histories, "epoch"), markersize=5, ax=ax)
     ax.set(title="Validation loss against training time", xlabel="training seconds",
            ylabel="validation loss (nats)")
-    _legend(ax, models)
-    return _save(fig, path)
-
-
-def budget_verdict(diffs: pd.DataFrame, pair: tuple[str, str], path=None):
-    """The main pair's validation-loss difference at every epoch, against optimizer steps and
-    against training seconds, with its 95% interval over seeds: is the verdict the same at every
-    budget the run passed through?"""
-    a, b = (m.upper() for m in pair)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, x, label in zip(axes, ("steps", "seconds"), ("optimizer steps", "training seconds")):
-        ax.axhline(0, color="grey", lw=1)
-        if len(diffs):
-            ax.plot(diffs[x], diffs["estimate"], marker="o", color="black")
-            if diffs["low"].notna().any():
-                ax.fill_between(diffs[x], diffs["low"], diffs["high"], alpha=0.2, color="black")
-        ax.set(xlabel=label, title=f"{a} - {b} against {label}")
-    axes[0].set_ylabel("validation loss difference (nats)")
-    fig.suptitle("The verdict at every budget (95% interval over seeds; below 0: "
-                 f"{a} lower)", fontsize=11)
-    fig.tight_layout()
-    return _save(fig, path)
+    legend(ax, models)
+    return save(fig, path)
 
 
 def _epoch_ends(steps: pd.DataFrame, ax) -> None:
@@ -241,15 +221,15 @@ def step_curves(steps: pd.DataFrame, path=None, models: Sequence[str] | None = N
     None without rows (models trained before charlm logged step losses)."""
     if steps.empty:
         return None
-    models, colors = _models(steps, models)
-    fig, ax = _figure(models)
+    models, colors = models_and_colors(steps, models)
+    fig, ax = new_figure(models)
     _lines(steps, "step", "train_loss", models, colors, ax, linewidth=1.2)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _epoch_ends(steps, ax)
     ax.set(title="Training loss per step", xlabel="optimizer step",
            ylabel="cross entropy (nats)")
-    _legend(ax, models)
-    return _save(fig, path)
+    legend(ax, models)
+    return save(fig, path)
 
 
 def tuning_curves(trials: pd.DataFrame, choice: dict, path=None,
@@ -262,8 +242,8 @@ def tuning_curves(trials: pd.DataFrame, choice: dict, path=None,
     style = ",".join(others) or None  # the other searched settings: one dash per combination
     if style:
         df[style] = df[others].astype(str).agg(",".join, axis=1)
-    models, colors = _models(df, models)
-    fig, ax = _figure(models)
+    models, colors = models_and_colors(df, models)
+    fig, ax = new_figure(models)
     ok = df[~df["diverged"]]
     sns.lineplot(data=ok, x=key, y="val_loss", hue="model", hue_order=models, palette=colors,
                  style=style, estimator="mean",
@@ -286,22 +266,8 @@ def tuning_curves(trials: pd.DataFrame, choice: dict, path=None,
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set(title="Search on validation (★ chosen per model)",
            ylabel="validation loss (nats), last epoch")
-    _legend(ax, models)
-    return _save(fig, path)
-
-
-def expected_best_curves(curve: pd.DataFrame, path=None, models: Sequence[str] | None = None):
-    """Expected best validation loss against the number of trials, per model (Dodge et al.
-    2019): where the line is still falling at the right, more trials would still pay."""
-    models, colors = _models(curve, models)
-    fig, ax = _figure(models)
-    sns.lineplot(data=curve, x="trials", y="expected_best", hue="model", hue_order=models,
-                 palette=colors, marker="o", ax=ax)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set(title="Expected best of k trials (Dodge et al. 2019)", xlabel="trials (k)",
-           ylabel="expected best validation loss (nats)")
-    _legend(ax, models)
-    return _save(fig, path)
+    legend(ax, models)
+    return save(fig, path)
 
 
 def runs_overlaid(mean: pd.DataFrame, key: str, words: str, models: list[str],

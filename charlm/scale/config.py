@@ -22,7 +22,7 @@ class ScaleConfig:
 
     batched: bool | None = param(
         None, "the seeds of a model trained as one stacked computation (charlm/scale/group.py): "
-        "None = on CUDA (one small model leaves a GPU idle), off on a CPU (no gain on 2 cores)")
+        "None = on CUDA (one small model leaves a GPU idle), off on a CPU (true works there too)")
     executor: str = param(
         "local", 'where training runs execute: "local" (this process, one run at a time) or '
         '"ray" (every run, a trial or one model and seed, a Ray task; several at once)')
@@ -30,8 +30,8 @@ class ScaleConfig:
         "", 'with executor=ray: "" starts a local Ray instance, "auto" joins the cluster '
         'running on this machine (ray start), "ray://host:10001" connects to a remote one')
     cpus_per_run: float | None = param(
-        None, "Ray CPUs of one training run (its torch threads; None: a local run's thread "
-        "count here, so that its numbers equal a local run's)")
+        None, "Ray CPUs of one training run (its torch threads; None: 1 for a run with a GPU "
+        "share, else a local run's thread count here, so that its numbers equal a local run's)")
     gpus_per_run: float | None = param(
         None, "Ray GPUs of one training run; None: 0.25 where the cluster has GPUs")
 
