@@ -259,13 +259,18 @@ def test_notebook_04_judges_the_reference_and_the_report_only_words_it():
     from charlm.stats.verdicts import reference_fits
 
     f = runs([1.400, 1.402, 1.398], [1.380, 1.372, 1.375]).assign(
-        test_loss_low=lambda r: r.test_loss - 0.01, test_loss_high=lambda r: r.test_loss + 0.01)
+        test_loss_low=lambda r: r.test_loss - 0.001, test_loss_high=lambda r: r.test_loss + 0.001)
     fits = reference_fits(f, {"lstm": 1.3823, "gru": 1.3753})
     assert list(fits.model) == ["lstm", "gru"] and set(fits.verdict) <= {
         "matches", "consistent", "below", "above"}
     text = reference_sentence(fits, comparable=True)
     assert "prediction interval for one run" in text and "TOST p" in text
     assert "within noise" not in text
+    # the LSTM's 1.400 lies above the reference's 1.3823: "higher", never "lower"
+    assert fits.set_index("model").loc["lstm", "verdict"] == "below"
+    assert "LSTM's test loss 1.4000 differs from the reference's 1.3823: it is higher" in text
+    one = reference_fits(f[f.seed == 0].assign(test_loss=1.3760), {"gru": 1.3753})
+    assert "one seed cannot show equivalence" in reference_sentence(one, comparable=True)
     contiguous = reference_fits(f.assign(split="contiguous"), {"lstm": 1.3823})
     assert contiguous.empty  # the reference's number is for a random split
     assert "not comparable" in reference_sentence(fits, comparable=False)

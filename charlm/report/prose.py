@@ -164,14 +164,17 @@ def reference_sentence(fits: pd.DataFrame | None, comparable: bool) -> str:
     text = ""
     for fit in ([] if fits is None else fits.to_dict("records")):
         ref, margin, tost = fit["reference"], fit["margin"], fit["tost_p"]
+        n = int(fit["n"])
+        # "below": the reference lies below the interval, so this run's loss is the higher one
+        unproven = (f"equivalence within +-{margin} nats is not shown, TOST p = {tost:.2g}"
+                    if n >= 2 else "one seed cannot show equivalence: its seed-to-seed spread "
+                    "is unknown")
         where = {"matches": f"matches the reference's {ref} (equivalent within +-{margin} "
                             f"nats: TOST p = {tost:.2g})",
                  "consistent": f"is consistent with the reference's {ref} (no difference found, "
-                               f"which is not a match: equivalence within +-{margin} nats is "
-                               f"not shown, TOST p = {tost:.2g})",
-                 "below": f"differs from the reference's {ref}: lower",
-                 "above": f"differs from the reference's {ref}: higher"}[fit["verdict"]]
-        n = int(fit["n"])
+                               f"which is not a match: {unproven})",
+                 "below": f"differs from the reference's {ref}: it is higher",
+                 "above": f"differs from the reference's {ref}: it is lower"}[fit["verdict"]]
         kind = "prediction interval for one run" if n >= 2 else "interval"
         text += (f"{fit['model'].upper()}'s test loss {fit['mean']:.4f} {where} (95% {kind} "
                  f"[{fit['low']:.4f}, {fit['high']:.4f}] over {n} seed{'s' * (n != 1)}; it "
