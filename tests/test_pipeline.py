@@ -245,6 +245,26 @@ def test_a_dead_kernel_is_named_and_says_how_to_resume(tmp_path):
         execute(source, tmp_path / "out.ipynb", {"x": 2}, progress=False)
 
 
+def test_charlm_lines_from_a_kernel_reach_the_terminal(tmp_path, capfd):
+    from charlm.experiment.execute import execute
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                        "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import sys\n"
+                    "print('charlm: trial lstm-lr0.1-s0 diverged', file=sys.stderr)\n"
+                    "print('a kernel warning', file=sys.stderr)\n"
+                    "sys.stderr.write('progress 50%\\rprogress 100%\\n')\n"
+                    "print('charlm: said on stdout is not forwarded')")]
+    source = tmp_path / "talks.ipynb"
+    nbformat.write(nb, source)
+    execute(source, tmp_path / "out.ipynb", {"x": 2}, progress=False)
+    err = capfd.readouterr().err
+    assert "charlm: trial lstm-lr0.1-s0 diverged\n" in err
+    assert "a kernel warning" not in err and "progress" not in err and "stdout" not in err
+
+
 def test_unknown_parameter_refused_before_any_work(tmp_path):
     with pytest.raises(ParameterError, match="unknown parameter.*epoch"):
         run_report("smoke", {"epoch": 3}, reports_dir=tmp_path, progress=False)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from papermill.exceptions import PapermillExecutionError
+from tqdm.auto import tqdm
 
 from charlm.errors import PipelineError
 
@@ -28,12 +30,36 @@ def _quiet_kernel() -> dict:
     return {"extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
 
 
+class KernelLines:
+    """Where papermill writes a kernel's stderr: charlm's own lines ("charlm: ...": a device
+    fallback, a diverged trial, "resuming after epoch N") go on to this terminal, above the
+    progress bar; the rest (the kernel's progress bars, its warnings) stays in the notebook."""
+
+    PREFIX = "charlm:"
+
+    def __init__(self, write=None):
+        self.write_line = write or (lambda line: tqdm.write(line, file=sys.stderr))
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text).replace("\r", "\n").split("\n")
+        self.pending = lines.pop()  # a line not finished yet
+        for line in lines:
+            if line.startswith(self.PREFIX):
+                self.write_line(line)
+        return len(text)
+
+    def flush(self) -> None:
+        """Lines are passed on whole, when they end."""
+
+
 def execute(source: Path, output: Path, parameters: dict, progress: bool = True) -> None:
     """Run one notebook with papermill; a failure names the notebook and the failing cell."""
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters,
                             cwd=str(output.parent), kernel_name="python3",
-                            progress_bar=progress, report_mode=False, **_quiet_kernel())
+                            progress_bar=progress, report_mode=False, stderr_file=KernelLines(),
+                            **_quiet_kernel())
     except PapermillExecutionError as exc:
         raise PipelineError(
             f"notebook {source.name} failed in cell {exc.exec_count} with {exc.ename}: "
