@@ -3,6 +3,9 @@
 A process killed mid-write leaves the previous file in place, never a half-written one. The file
 gets the permissions a plain open() would give it (mkstemp's own are 0600, private): those of the
 file it replaces, else 0666 less the umask, so a report on a shared disk stays readable.
+Text is UTF-8 with "\n" line ends on every platform (a report written in Windows' cp1252 under
+`<meta charset=utf-8>` would be garbled). Where the target is held open by a reader (Windows
+refuses to replace it then), the rename is retried for a few seconds before it gives up.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,24 @@ def _open_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
+REPLACE_TRIES = 20  # x 0.25 s: how long a reader holding the file is waited for
+
+
+def _replace(tmp: str, path: Path) -> None:
+    tries = REPLACE_TRIES
+    for attempt in range(tries):
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError:  # Windows: another process has the file open
+            if attempt == tries - 1:
+                raise PermissionError(
+                    f"cannot replace {path}: another program holds it open (a browser or an "
+                    f"editor on Windows?). Close it and run the same command again; the new "
+                    f"version was not written.") from None
+            time.sleep(0.25)
+
+
 def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,11 +54,12 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str) -> P
     try:
         if hasattr(os, "fchmod"):  # POSIX; elsewhere mkstemp's modes are not private
             os.fchmod(fd, _open_mode(path))
-        with os.fdopen(fd, mode) as f:
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **text) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

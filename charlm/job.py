@@ -39,7 +39,8 @@ class Job:
         if not mark.exists():
             return False
         try:
-            same = Configs.from_dict(json.loads(mark.read_text())["configs"]) == self.configs
+            marked = json.loads(mark.read_text(encoding="utf-8"))["configs"]
+            same = Configs.from_dict(marked) == self.configs
         except (ValueError, KeyError, TypeError, CharlmError):
             same = False
         if not same:

@@ -25,7 +25,7 @@ HELD_BY_PARENT_ENV = "CHARLM_RUN_HELD"  # set by a holder for the notebooks it s
 def holder(root: Path) -> str:
     """Who holds the folder, in words (from the holder's own note)."""
     try:
-        h = json.loads((root / HOLDER_FILE).read_text())
+        h = json.loads((root / HOLDER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "another process (it has not written its name yet)"
     return (f"process {h['pid']} on {h['host']} ({h['command']}), running since "

@@ -127,7 +127,7 @@ class Run:
         earlier charlm stored and this one removed (spec.REMOVED) is left out."""
         if not self.params_file.exists():
             return None
-        params = json.loads(self.params_file.read_text())
+        params = json.loads(self.params_file.read_text(encoding="utf-8"))
         return {k: v for k, v in params.items() if k not in REMOVED}
 
     def read_spec(self):
@@ -143,12 +143,14 @@ class Run:
         atomic_write_json(self.environment_file, env)
 
     def read_environment(self) -> dict:
-        return json.loads(self.environment_file.read_text())
+        return json.loads(self.environment_file.read_text(encoding="utf-8"))
 
     def read_steps(self) -> dict[str, dict]:
         """{executed notebook: {"reads": parameters it ran with, "notebook": its hash, "code":
         what charlm ran it, "finished": time}}."""
-        return json.loads(self.steps_file.read_text()) if self.steps_file.exists() else {}
+        if not self.steps_file.exists():
+            return {}
+        return json.loads(self.steps_file.read_text(encoding="utf-8"))
 
     def record_step(self, name: str, record: dict[str, Any], seconds: float) -> None:
         """A finished step: what it read and what code ran it (`record`), and when."""
@@ -190,7 +192,7 @@ class Run:
     def read_metrics(self) -> dict[str, pd.DataFrame]:
         """{"runs", "summary", "comparisons", "held_out", "split_gaps"} as DataFrames, as
         notebook 04 wrote them."""
-        payload = json.loads(produced(self.root, METRICS_FILE).read_text())
+        payload = json.loads(produced(self.root, METRICS_FILE).read_text(encoding="utf-8"))
         return {key: _frame(rows) for key, rows in payload.items()}
 
     def read_runs(self) -> pd.DataFrame:
@@ -211,13 +213,14 @@ class Run:
     def read_choice(self) -> dict | None:
         """The search's choice, or None where this run has not searched (yet)."""
         path = self.tuning_dir / CHOSEN_FILE
-        return json.loads(path.read_text()) if path.exists() else None
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
     def write_samples(self, samples: pd.DataFrame) -> None:
         atomic_write_json(self.samples_file, _records(samples))
 
     def read_samples(self) -> pd.DataFrame:
-        return pd.DataFrame(json.loads(produced(self.root, SAMPLES_FILE).read_text()))
+        samples = produced(self.root, SAMPLES_FILE).read_text(encoding="utf-8")
+        return pd.DataFrame(json.loads(samples))
 
     # -- holding the folder while a run is active (charlm.experiment.lock)
     def holder(self) -> str:
