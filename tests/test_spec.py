@@ -92,6 +92,15 @@ def test_a_pair_given_both_ways_is_one_comparison():
     assert spec.comparisons() == [("lstm", "gru"), ("lstm", "rnn")]
 
 
+def test_the_profiles_pairs_follow_the_models_a_user_gives():
+    spec = resolve("smoke", {"models": ["lstm", "gru"]})  # smoke's pairs name rnn, lstm@contiguous
+    assert spec.run.pairs == [] and spec.comparisons() == [("lstm", "gru")]
+    kept = resolve("smoke", {"models": ["lstm", "gru", "rnn"]})
+    assert kept.run.pairs == [["lstm", "rnn"]]
+    with pytest.raises(ParameterError, match="pairs.*rnn.*invalid"):  # a pair the user names
+        resolve("smoke", {"models": ["lstm", "gru"], "pairs": [["lstm", "rnn"]]})
+
+
 @pytest.mark.parametrize("typed,value", [
     ("true", True), ("True", True), ("TRUE", True), ("false", False), ("False", False),
     ("null", None), ("None", None), ("none", None), ("3", 3), ("1e-2", 0.01),

@@ -88,8 +88,19 @@ def profile_name(profile: str) -> str:
 
 def resolve(profile: str = "auto", overrides: dict[str, Any] | None = None) -> RunSpec:
     """Profile + overrides -> a validated RunSpec (unknown names and bad values refused)."""
-    name = profile_name(profile)
-    return RunSpec.from_params({**PROFILES[name], **(overrides or {}), "profile": name})
+    name, overrides = profile_name(profile), overrides or {}
+    params = {**PROFILES[name], **overrides, "profile": name}
+    if "models" in overrides and "pairs" not in overrides and "pairs" in PROFILES[name]:
+        params["pairs"] = _pairs_within(PROFILES[name]["pairs"], overrides["models"])
+    return RunSpec.from_params(params)
+
+
+def _pairs_within(pairs: list, models: Any) -> list:
+    """The profile's extra pairs that the user's `models` still hold: the profile's pairs follow
+    the models a user gives (a pair the user names is checked as given)."""
+    if not isinstance(models, list | tuple):
+        return pairs  # refused, with its reason, by RunConfig
+    return [pair for pair in pairs if all(m in models for m in pair)]
 
 
 def show(profile: str = "auto", overrides: dict[str, Any] | None = None) -> str:
