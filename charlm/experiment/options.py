@@ -35,8 +35,8 @@ class RunConfig:
         "lstm@contiguous)", factory=lambda: list(reference.MODELS))
     seeds: list = param(help="each model is trained once per seed", factory=lambda: [0],
                         trains=True)
-    pairs: list = param(help="[A, B] pairs compared beyond the first two models (a profile's pairs "
-                       "follow the models given)", factory=list)
+    pairs: list = param(help="[A, B] pairs compared beyond the first two models (a "
+                        "profile's pairs follow the models given)", factory=list)
     split_per_seed: bool = param(
         False, "each seed its own random split (split_seed + seed), so that intervals over "
         "seeds cover the choice of test windows too, not only initialisation and data order on "
