@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -236,6 +237,31 @@ def split_starts(n_windows: int, train_frac: float, split: str, seed: int,
         order = torch.arange(n_windows)
     return (order[: n_train - n_val].clone(), order[n_train - n_val : n_train].clone(),
             order[n_train:].clone())
+
+
+MIN_TEST_WINDOWS = 200  # fewer, and the test-set noise swamps any difference between models
+MIN_VAL_WINDOWS = 50  # fewer, and a choice on validation is a coin toss
+
+
+def check_comparable(cfg: DataConfig, text: str) -> None:
+    """Refuse, before any training, a text too short for a comparison: a report with 5 test
+    windows would print intervals and verdicts that mean nothing. `text` is the cut corpus."""
+    n_windows = len(text) - cfg.seq_len
+    n_train = int(cfg.train_frac * max(n_windows, 0))
+    n_test, n_val = n_windows - n_train, int(cfg.val_frac * n_train)
+    few = [f"{n:,} {what} windows (at least {least} needed)" for n, what, least in
+           ((n_test, "test", MIN_TEST_WINDOWS), (n_val, "validation", MIN_VAL_WINDOWS))
+           if n < least and (what == "test" or cfg.val_frac > 0)]
+    if few:
+        windows = max(MIN_TEST_WINDOWS / (1 - cfg.train_frac),
+                      MIN_VAL_WINDOWS / (cfg.train_frac * cfg.val_frac) if cfg.val_frac else 0)
+        need = cfg.seq_len + math.ceil(windows) + 1
+        raise CorpusError(
+            f"The text has {len(text):,} characters: {' and '.join(few)} with seq_len "
+            f"{cfg.seq_len}, train_frac {cfg.train_frac} and val_frac {cfg.val_frac}. Too few "
+            f"to compare models: use a text of at least {need:,} characters (or a larger "
+            "max_chars)."
+        )
 
 
 def make_windows(cfg: DataConfig, text: str | None = None, vocab: Vocab | None = None) -> Windows:

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from charlm.errors import ParameterError
+from charlm.data import check_comparable
+from charlm.errors import CorpusError, ParameterError
+from charlm.experiment.pipeline import run_report
 from charlm.experiment.profiles import PROFILES, parse_override, resolve
 from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
@@ -85,6 +87,20 @@ def test_val_frac_is_checked_and_the_reference_keeps_80_20():
 def test_the_title_names_the_corpus():
     assert corpus_name("", None) == "Tiny Shakespeare"
     assert corpus_name("/data/moby.txt", 5000) == "`moby.txt` (first 5,000 characters)"
+    assert corpus_name("/data/moby.txt", 5000, 5000) == "`moby.txt` (first 5,000 characters)"
+    assert corpus_name("/data/tiny.txt", 40_000, 3_000) == "`tiny.txt` (all 3,000 characters)"
+
+
+def test_a_text_too_short_to_compare_is_refused_before_any_training(tmp_path):
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("To be, or not to be: that is the question.", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"42 characters: 5 test windows \(at least 200.*"
+                                          r"1 validation windows.*at least 1,022 characters"):
+        run_report("smoke", {"corpus": str(tiny)}, reports_dir=tmp_path / "reports",
+                   progress=False)
+    assert not (tmp_path / "reports").exists()  # refused before any folder or training
+    tiny.write_text("To be, or not to be. " * 50, encoding="utf-8")  # 1,050: enough
+    check_comparable(resolve("smoke").data, tiny.read_text(encoding="utf-8"))
 
 
 def test_a_pair_given_both_ways_is_one_comparison():

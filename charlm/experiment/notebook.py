@@ -11,7 +11,7 @@ import json
 import types
 from typing import Any
 
-from charlm.data import load_corpus
+from charlm.data import check_comparable, load_corpus
 from charlm.errors import ParameterError
 from charlm.experiment.environment import describe_environment
 from charlm.experiment.profiles import resolve
@@ -46,7 +46,9 @@ def open_run(namespace: dict[str, Any], declared: list[str]) -> tuple[Run, RunSp
     if namespace["profile"] is None:
         return run, run.read_spec()
     spec = resolve(namespace["profile"], overrides_of(namespace["overrides"]))
-    check_prompts(spec.generation.prompts, load_corpus(spec.data))
+    text = load_corpus(spec.data)
+    check_comparable(spec.data, text)
+    check_prompts(spec.generation.prompts, text)
     with run.hold():  # refused while a pipeline runs in this folder
         if run.read_params() != spec.params():
             run.forget_steps()  # the pipeline must not trust what other parameters made

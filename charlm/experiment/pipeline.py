@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from charlm.config import DataConfig, field_names
-from charlm.data import CORPUS_ENV, default_corpus_path, load_corpus
+from charlm.data import CORPUS_ENV, check_comparable, default_corpus_path, load_corpus
 from charlm.device import available_device
 from charlm.experiment import layout, steps
 from charlm.experiment.environment import code_record, describe_environment, notebook_hash
@@ -226,7 +226,9 @@ def run_report(
     if overrides.get("corpus"):  # the notebooks run in the run folder: the path from here
         overrides["corpus"] = str(Path(overrides["corpus"]).expanduser().resolve())
     spec = resolve(profile, overrides)
-    check_prompts(spec.generation.prompts, load_corpus(spec.data))  # before any training
+    text = load_corpus(spec.data)
+    check_comparable(spec.data, text)  # before any training
+    check_prompts(spec.generation.prompts, text)
     _warn_reference_on_cpu(spec)
     run = choose_folder(Path(reports_dir).resolve(), name or spec.profile, fresh)
     with run.hold(), corpus_found_from_here():

@@ -63,7 +63,9 @@ def load(run: Run) -> ReportData:
 
 def title(d: ReportData) -> str:
     names = " vs ".join(m.upper() for m in d.spec.run.models)
-    corpus = tables.corpus_name(d.spec.data.corpus, d.spec.data.max_chars)
+    chars = d.overview.set_index("quantity")["value"].get("characters")
+    corpus = tables.corpus_name(d.spec.data.corpus, d.spec.data.max_chars,
+                                int(str(chars).replace(",", "")) if chars is not None else None)
     return (f"# {names} on {corpus}\n\nProfile `{d.spec.profile}`, run folder "
             f"`{d.run.root.name}`. Every number below was measured in this run.")
 

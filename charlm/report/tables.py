@@ -138,9 +138,12 @@ def reference_table(reference) -> pd.DataFrame:
                          for key, metric in METRICS.items()])
 
 
-def corpus_name(corpus: str, max_chars: int | None) -> str:
-    """The text the run used, in words: Tiny Shakespeare or the file's name, and any cut."""
+def corpus_name(corpus: str, max_chars: int | None, chars: int | None = None) -> str:
+    """The text the run used, in words: Tiny Shakespeare or the file's name, and any cut
+    (`chars`: the characters it really had; a text shorter than max_chars was not cut)."""
     name = "Tiny Shakespeare" if not corpus else f"`{Path(corpus).name}`"
+    if chars is not None and max_chars and chars < max_chars:
+        return name + f" (all {chars:,} characters)"
     return name + (f" (first {max_chars:,} characters)" if max_chars else "")
 
 
