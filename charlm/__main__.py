@@ -127,15 +127,17 @@ def cmd_data(args) -> None:
 
 def cmd_report(args) -> None:
     from charlm.experiment.pipeline import run_report
-    from charlm.experiment.profiles import parse_override, show
+    from charlm.experiment.profiles import parse_override, read_parameters_file, show
 
-    overrides = dict(parse_override(p) for p in args.param)
+    typed = dict(parse_override(p) for p in args.param)
+    in_file = read_parameters_file(args.parameters_file) if args.parameters_file else {}
+    overrides = {**in_file, **typed}  # -p over -f, as papermill merges them
     if args.show:
         with _to_a_pipe():
-            print(show(args.profile, overrides))
+            print(show(args.profile, overrides, from_file=in_file.keys() - typed.keys()))
         return
     run_report(args.profile, overrides, name=args.name, reports_dir=args.reports_dir,
-               fresh=args.fresh)
+               fresh=args.fresh, parameters_file=args.parameters_file)
 
 
 def prog_name(argv0: str | None = None) -> str:
@@ -191,6 +193,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "fast; see below)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override one parameter, e.g. -p epochs=3 -p seeds=[0,1]")
+    p.add_argument("-f", "--parameters-file", default=None, metavar="FILE",
+                   help="parameters from a YAML or JSON file (parameter: value per line), "
+                        "under -p; a copy is kept in the run folder")
     p.add_argument("--name", default=None, help="run folder name (default: the profile)")
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--fresh", action="store_true",

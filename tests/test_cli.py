@@ -128,10 +128,32 @@ def _documented_report_commands() -> list[list[str]]:
     return commands
 
 
-def test_every_documented_report_command_resolves(capsys):
+def test_a_parameters_file_is_merged_under_p(capsys, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("# my run\nepochs: 1\nlr: 3e-2\nmodels: [lstm, gru]\ntune-space: {}\n"
+                      "fused: true\n", encoding="utf-8")
+    assert main(["report", "--profile", "smoke", "-f", str(params), "-p", "epochs=3",
+                 "--show"]) == 0
+    out = capsys.readouterr().out
+    assert " + epochs = 3 " in out  # -p wins over -f, as in papermill
+    assert " f lr = 0.03 " in out and ' f models = ["lstm", "gru"] ' in out  # 3e-2: a number
+    assert " f tune_space = {} " in out and " * pairs = [] " in out
+    for text, error in [("- epochs\n", "holds a list: write one 'parameter: value'"),
+                        ("epochs: [1\n", "is not valid YAML or JSON"),
+                        ("epoch: 1\n", "unknown parameter.*epoch")]:
+        params.write_text(text, encoding="utf-8")
+        assert main(["report", "-f", str(params), "--show"]) == 2
+        assert re.search(error, capsys.readouterr().err)
+    assert main(["report", "-f", str(tmp_path / "missing.yaml"), "--show"]) == 2
+    assert "the parameters file does not exist" in capsys.readouterr().err
+
+
+def test_every_documented_report_command_resolves(capsys, tmp_path, monkeypatch):
     """Each report command of the README and docs/, in its --show form: its parameters
     resolve as written (`-p split=contiguous`, `-p executor=ray`, ...), nothing runs."""
     commands = _documented_report_commands()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("epochs: 3\n", encoding="utf-8")  # as docs/ say
     assert len(commands) >= 6, commands
     for args in commands:
         try:

@@ -13,7 +13,7 @@ from charlm.errors import ParameterError, PipelineError
 from charlm.experiment import pipeline
 from charlm.experiment.notebook import open_run
 from charlm.experiment.pipeline import choose_folder, run_report
-from charlm.experiment.profiles import resolve
+from charlm.experiment.profiles import read_parameters_file, resolve
 from charlm.experiment.run import Run
 from charlm.experiment.steps import evaluate_run
 from charlm.project import NOTEBOOKS_DIR
@@ -289,6 +289,15 @@ def test_rerun_resumes_the_run_folder(smoke_run, capfd):
     assert err.count("is up to date, skipped") == len(smoke_run.read_steps())
     assert [p.stat().st_mtime_ns for p in checkpoints] == stamps  # nothing retrained
     assert smoke_run.report_html.exists()
+
+
+@pytest.mark.slow
+def test_a_parameters_file_is_kept_in_the_run_folder(smoke_run, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("# nothing changed: the run resumes\nepochs: 2\n", encoding="utf-8")
+    run_report("smoke", read_parameters_file(params), reports_dir=smoke_run.root.parent,
+               figures_dir=None, progress=False, parameters_file=params)
+    assert (smoke_run.root / "parameters_file.yaml").read_text() == params.read_text()
 
 
 def test_fresh_starts_beside_the_old_run(tmp_path):

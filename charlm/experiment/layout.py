@@ -27,6 +27,7 @@ from charlm.errors import PipelineError
 
 MODELS_DIR = "models"
 PARAMS_FILE = "params.json"
+PARAMETERS_COPY = "parameters_file.yaml"  # the -f file the run was started with, as written
 ENVIRONMENT_FILE = "environment.json"
 STEPS_FILE = "steps.json"
 DATA_OVERVIEW_FILE = "data_overview.csv"

@@ -220,8 +220,10 @@ def run_report(
     fresh: bool = False,
     figures_dir: str | Path | None = FIGURES_DIR,
     progress: bool = True,
+    parameters_file: str | Path | None = None,
 ) -> Run:
-    """Execute the chain for a profile (what is not up to date) and export the report."""
+    """Execute the chain for a profile (what is not up to date) and export the report.
+    `parameters_file`: where `overrides` came from, if from a file (-f): copied into the run."""
     overrides = dict(overrides or {})
     if overrides.get("corpus"):  # the notebooks run in the run folder: the path from here
         overrides["corpus"] = str(Path(overrides["corpus"]).expanduser().resolve())
@@ -234,6 +236,8 @@ def run_report(
     with run.hold(), corpus_found_from_here():
         check_resumable(run, spec)
         run.write_spec(spec)
+        if parameters_file is not None:
+            run.write_parameters_file(Path(parameters_file))
         run.write_environment(describe_environment(spec.execution))
         # executor=ray: one local instance for every notebook; a line per epoch meanwhile
         with ray_instance(spec.scale), EpochLines(run, spec):

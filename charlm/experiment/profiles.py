@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 from charlm import reference
@@ -103,22 +105,48 @@ def _pairs_within(pairs: list, models: Any) -> list:
     return [pair for pair in pairs if all(m in models for m in pair)]
 
 
-def show(profile: str = "auto", overrides: dict[str, Any] | None = None) -> str:
+def show(profile: str = "auto", overrides: dict[str, Any] | None = None,
+         from_file: Collection[str] = ()) -> str:
     """A profile's resolved parameters, one line each with its description, without running
-    anything: `charlm report --profile fast --show`. A mark says where a value comes from."""
+    anything: `charlm report --profile fast --show`. A mark says where a value comes from
+    (`from_file`: the overrides that a parameters file set)."""
     spec = resolve(profile, overrides)
     name, overrides = spec.profile, overrides or {}
     values, lines = spec.params(), [f"profile {name!r} ({PROFILE_HELP.get(name, '')}); "
-                                    "* set by the profile, + by -p, else the default"]
+                                    "* set by the profile, f by -f, + by -p, else the default"]
     for cls in PARTS.values():
         helps = field_help(cls)
         lines.append(f"\n{cls.__name__}:")
         for key in (f.name for f in dataclasses.fields(cls)):
-            mark = "+" if key in overrides else "*" if key in PROFILES[name] else " "
+            mark = ("f" if key in from_file else "+" if key in overrides
+                    else "*" if key in PROFILES[name] else " ")
             text = json.dumps(values[key])
             lines.append(f" {mark} {key} = {text}" + (f"  # {helps[key]}" if helps.get(key)
                                                       else ""))
     return "\n".join(lines)
+
+
+def read_parameters_file(path: str | Path) -> dict[str, Any]:
+    """A parameters file (`charlm report -f params.yaml`, as papermill's -f): a YAML or JSON
+    mapping of parameter: value. Text values are read as -p reads them ("1e-2" is a number)."""
+    import yaml  # papermill's own dependency
+
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParameterError(f"-f {path}: the parameters file does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"-f {path}: cannot read it ({exc}).") from None
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"-f {path} is not valid YAML or JSON: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ParameterError(f"-f {path} holds a {type(loaded).__name__}: write one "
+                             "'parameter: value' per line (YAML) or a JSON object.")
+    return {str(k).replace("-", "_"): parse_value(v) if isinstance(v, str) else v
+            for k, v in loaded.items()}
 
 
 WORDS = {"true": True, "false": False, "null": None, "none": None}  # as YAML/JSON write them

@@ -30,6 +30,7 @@ from charlm.experiment.layout import (
     METRICS_FILE,
     MODELS_DIR,
     NOTEBOOKS_DIR,
+    PARAMETERS_COPY,
     PARAMS_FILE,
     REPORT_FILES_DIR,
     REPORT_HTML,
@@ -121,6 +122,10 @@ class Run:
     # -- parameters, environment, steps
     def write_spec(self, spec) -> None:
         atomic_write_json(self.params_file, spec.params())
+
+    def write_parameters_file(self, source: Path) -> None:
+        """A copy of the parameters file (-f) the run was given; params.json holds the result."""
+        atomic_write_text(self.root / PARAMETERS_COPY, source.read_text(encoding="utf-8"))
 
     def read_params(self) -> dict[str, Any] | None:
         """The flat parameters the folder holds, or None for a new folder; a parameter an
