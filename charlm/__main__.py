@@ -117,6 +117,13 @@ def cmd_compare(args) -> None:
     print(f"charlm: comparison written: {html} and {md}", file=sys.stderr)
 
 
+def cmd_export(args) -> None:
+    from charlm.experiment.pipeline import export_run
+
+    run = export_run(args.run_dir, args.notebook)
+    print(f"charlm: report written: {run.report_html} and {run.report_md}", file=sys.stderr)
+
+
 def cmd_data(args) -> None:
     from charlm.data import Vocab, default_corpus_path, load_text
 
@@ -211,6 +218,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="output folder (default: compare-<A>-vs-<B> beside A)")
     p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("export", help="re-export a run's report.html and report.md from its "
+                                      "report notebook (after editing it), running nothing")
+    p.add_argument("run_dir", help="a run folder, e.g. reports/fast")
+    p.add_argument("--notebook", default=None,
+                   help="the notebook to export (default: the run's notebooks/06_report.ipynb)")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on its test windows")
     p.add_argument("checkpoint")
     p.add_argument("--corpus", default=None, help="evaluate on another copy of the text")

@@ -209,3 +209,43 @@ def test_export_writes_the_page_and_the_markdown(tmp_path, figure_png):
     assert 'id="Dataset"' in run.report_html.read_text()
     md = run.report_md.read_text()
     assert "## Dataset" in md and f"{run.report_files_dir}/" in md
+
+
+def test_the_report_page_is_an_nbconvert_exporter():
+    """`jupyter nbconvert --to charlm_report`, and JupyterLab's export menu: the entry point."""
+    from nbconvert.exporters import get_exporter
+
+    from charlm.report.export import ReportExporter
+
+    assert get_exporter("charlm_report") is ReportExporter
+    nb = new_notebook(cells=[nbformat.v4.new_markdown_cell("## Results\n\nSome text."),
+                             new_code_cell("print('hidden code')")])
+    html, _ = ReportExporter().from_notebook_node(nb)
+    assert html == report_html(nb)
+    assert "hidden code" not in html and 'href="#Results"' in html  # no code; its contents
+
+
+@pytest.mark.slow
+def test_export_renders_an_edited_report_notebook_again(smoke_run, tmp_path, capsys):
+    import shutil
+    import subprocess
+    import sys
+
+    from charlm.__main__ import main
+
+    copy = Run(shutil.copytree(smoke_run.root, tmp_path / "run"))
+    notebook = copy.executed_notebook("06_report.ipynb")
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("## A note of mine\n\nRead with care."))
+    nbformat.write(nb, notebook)
+    assert main(["export", str(copy.root)]) == 0  # nothing is executed again
+    assert "report written" in capsys.readouterr().err
+    assert "A note of mine" in copy.report_html.read_text() and "A note of mine" in \
+        copy.report_md.read_text()
+    done = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "charlm_report",
+                           str(notebook), "--output-dir", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "06_report.html").read_text() == copy.report_html.read_text()
+    assert main(["export", str(tmp_path)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err

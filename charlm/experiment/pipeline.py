@@ -21,6 +21,7 @@ from pathlib import Path
 from charlm.config import DataConfig, field_names
 from charlm.data import CORPUS_ENV, check_comparable, default_corpus_path, load_corpus
 from charlm.device import available_device
+from charlm.errors import PipelineError
 from charlm.experiment import layout, steps
 from charlm.experiment.environment import code_record, describe_environment, notebook_hash
 from charlm.experiment.execute import execute
@@ -210,6 +211,23 @@ def corpus_found_from_here():
         yield
     finally:
         os.environ.pop(CORPUS_ENV, None)
+
+
+def export_run(run_dir: str | Path, notebook: str | Path | None = None) -> Run:
+    """Re-export a run's report.html and report.md from its executed report notebook (after an
+    edit in JupyterLab, say), or from `notebook`; nothing is executed."""
+    run = Run(run_dir)
+    if not run.root.is_dir() or not run.params_file.exists():
+        raise PipelineError(f"{run.root} is not a run folder: it has no {run.params_file.name}."
+                            " Give the folder of a run, e.g. reports/fast.")
+    source = Path(notebook) if notebook else run.executed_notebook(plan(run.read_spec())[-1].name)
+    if not source.exists():
+        raise PipelineError(f"{source} does not exist: run `python -m charlm report` for this "
+                            "run first (its last notebook writes it), or name one with "
+                            "--notebook.")
+    with run.hold():  # not while a pipeline writes this folder
+        export_report(run, source)
+    return run
 
 
 def run_report(

@@ -57,18 +57,31 @@ def report_markdown(nb, files_dir: str) -> tuple[str, dict[str, bytes]]:
     return md, resources.get("outputs", {})
 
 
+class ReportExporter(HTMLExporter):
+    """charlm's report page as an nbconvert exporter, registered under the name `charlm_report`
+    (pyproject's nbconvert.exporters entry point): `jupyter nbconvert --to charlm_report
+    06_report.ipynb`, or JupyterLab's File > Save and Export Notebook As > Charlm Report."""
+
+    export_from_notebook = "charlm report"
+
+    def __init__(self, config=None, **kw):
+        merged = _config()
+        if config is not None:
+            merged.merge(config)
+        page = {"template_name": TEMPLATE, "extra_template_basedirs": [str(TEMPLATES)],
+                "exclude_input": True, "exclude_input_prompt": True,
+                "exclude_output_prompt": True}
+        super().__init__(config=merged, **{**page, **kw})
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        resources = {**(resources or {}), "contents": contents(nb)}
+        return super().from_notebook_node(nb, resources=resources, **kw)
+
+
 def report_html(nb) -> str:
     """A notebook (node) as one HTML page: its outputs and kept markdown cells, figures
     embedded, a table of contents."""
-    exporter = HTMLExporter(
-        config=_config(),
-        template_name=TEMPLATE,
-        extra_template_basedirs=[str(TEMPLATES)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
-    html, _ = exporter.from_notebook_node(nb, resources={"contents": contents(nb)})
+    html, _ = ReportExporter().from_notebook_node(nb)
     return html
 
 
