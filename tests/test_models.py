@@ -78,3 +78,25 @@ def test_training_flops_are_six_per_weight_and_token():
     head = model.head.weight.numel()
     assert training_flops(65, model.cfg, 128, 20, "all") == 6 * 128 * 20 * (rnn_weights + head)
     assert training_flops(65, model.cfg, 128, 20, "last") == 6 * 128 * (20 * rnn_weights + head)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_large_vocabulary_looks_its_input_up_with_the_one_hot_numbers(cell):
+    """Wider than the gates (700 > 4 x 16): the input is a lookup, no one-hot tensor is built,
+    and the output is the one-hot path's to the bit; gradients to rounding; state carries on."""
+    torch.manual_seed(0)
+    model = CharRNN(700, ModelConfig(cell, hidden_size=16))
+    x = torch.randint(0, 700, (8, 12))
+    logits, state = model(x)
+    onehot_out, onehot_state = model.rnn(F.one_hot(x, 700).float())
+    assert torch.equal(logits, model.head(onehot_out))
+    more, _ = model(x[:, :3], state=state)  # generation: from a state
+    expected, _ = model.rnn(F.one_hot(x[:, :3], 700).float(), onehot_state)
+    assert torch.equal(more, model.head(expected))
+    logits.logsumexp(-1).sum().backward()
+    lookup = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.head(model.rnn(F.one_hot(x, 700).float())[0]).logsumexp(-1).sum().backward()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(lookup[name], p.grad, rtol=1e-5, atol=1e-6)
+    assert set(model.state_dict()) == set(CharRNN(65, ModelConfig(cell)).state_dict())
