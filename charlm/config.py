@@ -26,7 +26,7 @@ SPLITS = ("random", "contiguous")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "tf32")  # float32 matrix products on a GPU: IEEE, or TensorFloat-32
 # the training settings a search (tune_space) may vary; the others define the comparison
-TUNABLE = ("lr", "batch_size", "grad_clip", "min_lr", "warmup_steps")
+TUNABLE = ("lr", "batch_size", "grad_clip", "min_lr", "warmup_steps", "dropout")
 LOG_EVERY = 50  # steps between the training loop's looks at the loss (its only CUDA host syncs)
 
 
@@ -130,11 +130,17 @@ class ModelConfig:
     cell: str = param("lstm", "lstm | gru | rnn (the run's models name their own)")
     hidden_size: int = param(128, "units per recurrent layer")
     num_layers: int = param(2, "stacked recurrent layers")
+    dropout: float = param(0.0, "dropout on each recurrent layer's output, the top one before "
+                           "the head included (char-rnn's); 0 = none (the reference)")
 
     def __post_init__(self) -> None:
         choice("cell", self.cell, CELLS)
         positive_int("hidden_size", self.hidden_size)
         positive_int("num_layers", self.num_layers)
+        ok = isinstance(self.dropout, (int, float)) and not isinstance(self.dropout, bool)
+        if not ok or not 0 <= self.dropout < 1:
+            raise ParameterError(f"dropout={self.dropout!r} is invalid: it must be at least 0 "
+                                 "and below 1 (the share of units zeroed in training).")
 
 
 @dataclass
@@ -236,6 +242,11 @@ class Configs:
         return {key: dataclasses.asdict(getattr(self, key)) for key in self.CLASSES}
 
 
+def setting_part(key: str) -> type:
+    """The config a searchable setting (TUNABLE) belongs to."""
+    return ModelConfig if key in field_names(ModelConfig) else TrainConfig
+
+
 def parse_model_name(name: str, base: ModelConfig | None = None):
     """A model name -> (ModelConfig, split or None).
 
@@ -251,4 +262,5 @@ def parse_model_name(name: str, base: ModelConfig | None = None):
             "lstm@contiguous."
         )
     hidden = int(m.group(2)) if m.group(2) else base.hidden_size
-    return ModelConfig(cell=m.group(1), hidden_size=hidden, num_layers=base.num_layers), m.group(3)
+    return (ModelConfig(cell=m.group(1), hidden_size=hidden, num_layers=base.num_layers,
+                        dropout=base.dropout), m.group(3))

@@ -30,8 +30,11 @@ class CharRNN(nn.Module):
         self.cfg = cfg or ModelConfig()
         self.vocab_size = vocab_size
         rnn_cls = RNN_CLASSES[self.cfg.cell]
-        self.rnn = rnn_cls(vocab_size, self.cfg.hidden_size, self.cfg.num_layers, batch_first=True)
+        self.rnn = rnn_cls(vocab_size, self.cfg.hidden_size, self.cfg.num_layers, batch_first=True,
+                           dropout=self.cfg.dropout if self.cfg.num_layers > 1 else 0.0)
         self.head = nn.Linear(self.cfg.hidden_size, vocab_size)
+        # dropout between the layers is the torch layers' own; this one is on the top layer
+        self.drop = nn.Dropout(self.cfg.dropout) if self.cfg.dropout else nn.Identity()
         self.fused = fused
         self._shadow = None  # the torch layers of a large vocabulary's lookup (_lookup_rnn)
 
@@ -41,7 +44,8 @@ class CharRNN(nn.Module):
         logits: (B, T, vocab_size), or (B, vocab_size) with last_only (many-to-one).
         The fused path (training on CPU from a zero state) returns state None.
         """
-        if self.fused and state is None and x.device.type == "cpu" and torch.is_grad_enabled():
+        if (self.fused and state is None and x.device.type == "cpu" and torch.is_grad_enabled()
+                and not self.cfg.dropout):  # dropout trains through the torch layers
             out = fused_rnn(self.rnn, x, last_only)  # (T, B, H), time-major
             return (self.head(out[-1]) if last_only else self.head(out).transpose(0, 1)), None
         if self.vocab_size > self.rnn.weight_ih_l0.shape[0]:  # a large vocabulary
@@ -49,6 +53,7 @@ class CharRNN(nn.Module):
         else:
             onehot = F.one_hot(x, self.vocab_size).float()  # (B, T, vocab_size)
             out, state = self.rnn(onehot, state)  # (B, T, H)
+        out = self.drop(out)
         return (self.head(out[:, -1]) if last_only else self.head(out)), state
 
     def _lookup_rnn(self, x: torch.Tensor, state):
@@ -63,8 +68,10 @@ class CharRNN(nn.Module):
         params["weight_ih_l0"] = torch.eye(w.shape[0], dtype=w.dtype, device=w.device)
         if self._shadow is None:  # the same layers with input width G; never trained itself
             shadow = RNN_CLASSES[self.cfg.cell](w.shape[0], self.cfg.hidden_size,
-                                                self.cfg.num_layers, batch_first=True)
+                                                self.cfg.num_layers, batch_first=True,
+                                                dropout=self.rnn.dropout)
             object.__setattr__(self, "_shadow", shadow.requires_grad_(False))  # not a submodule
+        self._shadow.train(self.training)  # its dropout follows the model's mode
         with warnings.catch_warnings():  # cuDNN: the weights are not one flat buffer
             warnings.filterwarnings("ignore", message=".*contiguous chunk of memory")
             return functional_call(self._shadow, params, (F.embedding(x, w.t()), state))

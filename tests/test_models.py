@@ -100,3 +100,27 @@ def test_a_large_vocabulary_looks_its_input_up_with_the_one_hot_numbers(cell):
     for name, p in model.named_parameters():
         torch.testing.assert_close(lookup[name], p.grad, rtol=1e-5, atol=1e-6)
     assert set(model.state_dict()) == set(CharRNN(65, ModelConfig(cell)).state_dict())
+
+
+def test_dropout_acts_in_training_only_and_is_searchable():
+    from charlm.errors import ParameterError
+    from charlm.experiment.profiles import resolve
+
+    torch.manual_seed(0)
+    model = CharRNN(65, ModelConfig("lstm", hidden_size=16, dropout=0.5), fused=True)
+    plain = CharRNN(65, ModelConfig("lstm", hidden_size=16))
+    plain.load_state_dict(model.state_dict())  # dropout adds no parameter
+    x = torch.randint(0, 65, (4, 10))
+    a, b = model(x)[0], model(x)[0]  # training: two masks (and the torch layers, not fused)
+    assert not torch.equal(a, b) and a.requires_grad
+    model.eval()
+    plain.eval()
+    assert torch.equal(model(x)[0], plain(x)[0])  # evaluation: no dropout
+    spec = resolve("smoke", {"dropout": 0.2, "tune_space": {"dropout": [0.0, 0.3]}})
+    assert spec.configs("gru-h149", 0).model.dropout == 0.2
+    assert spec.configs("gru-h149", 0, {"dropout": 0.3}).model.dropout == 0.3
+    assert spec.base_setting() == {"dropout": 0.2}
+    with pytest.raises(ParameterError, match="dropout=1.*below 1"):
+        ModelConfig(dropout=1)
+    with pytest.raises(ParameterError, match="batched=true.*dropout"):
+        resolve("smoke", {"dropout": 0.2, "batched": True})

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from charlm import reference
 from charlm.config import (
     TUNABLE,
-    TrainConfig,
     boolean,
     integer,
     non_empty_list,
@@ -22,6 +21,7 @@ from charlm.config import (
     parse_model_name,
     positive_float,
     positive_int,
+    setting_part,
 )
 from charlm.errors import ParameterError
 
@@ -108,7 +108,7 @@ class SearchConfig:
             if len(set(map(repr, values))) != len(values):
                 raise ParameterError(f"tune_space[{key!r}]={values!r} repeats a value.")
             for value in values:
-                TrainConfig(**{key: value})  # refused as the setting itself would be
+                setting_part(key)(**{key: value})  # refused as the setting itself would be
         # as the run folder stores it (tuples as lists), so that a resolved run equals a stored one
         self.tune_space = json.loads(json.dumps(self.tune_space))
         non_empty_list("tune_seeds", self.tune_seeds)

@@ -20,6 +20,7 @@ from charlm.config import (
     TrainConfig,
     field_names,
     parse_model_name,
+    setting_part,
 )
 from charlm.errors import ParameterError
 from charlm.experiment.options import GenerationConfig, RunConfig, SearchConfig
@@ -80,8 +81,16 @@ class RunSpec:
         spec._check_together()
         return spec
 
+    def uses_dropout(self) -> bool:
+        """Whether a model of the run trains with dropout (set, or searched)."""
+        return bool(self.model.dropout or any(self.search.tune_space.get("dropout", [])))
+
     def _check_together(self) -> None:
         """Settings of different parts that cannot go together."""
+        if self.scale.batched and self.uses_dropout():
+            raise ParameterError("batched=true stacks the seeds of a model in layers without "
+                                 "dropout, and this run trains with dropout: drop one of them "
+                                 "(batched unset trains one by one).")
         if self.run.split_per_seed and self.scale.batched:
             raise ParameterError("batched=true trains the seeds of a model on one split, "
                                  "split_per_seed=true gives each seed its own: drop one of them.")
@@ -110,12 +119,15 @@ class RunSpec:
         """The three configs of one model (a name such as gru-h149) and seed of this run, at a
         training setting of its search (tune_space) if given."""
         data, model_cfg, train = self.data, self.model, self.train
-        if setting:
-            train = dataclasses.replace(train, **setting)
         if model is not None:
             model_cfg, split = parse_model_name(model, self.model)
             if split:
                 data = dataclasses.replace(data, split=split)
+        if setting:  # each searched setting in its part: dropout the model's, the rest training's
+            of = {part: {k: v for k, v in setting.items() if setting_part(k) is part}
+                  for part in (ModelConfig, TrainConfig)}
+            model_cfg = dataclasses.replace(model_cfg, **of[ModelConfig])
+            train = dataclasses.replace(train, **of[TrainConfig])
         if seed is not None:
             train = dataclasses.replace(train, seed=seed)
             if self.run.split_per_seed:
@@ -125,7 +137,8 @@ class RunSpec:
     def base_setting(self) -> dict[str, Any]:
         """The run's own values of the searched settings: what every model would train at
         without the search."""
-        return {k: getattr(self.train, k) for k in self.search.tune_space}
+        return {k: getattr(self.model if setting_part(k) is ModelConfig else self.train, k)
+                for k in self.search.tune_space}
 
     @property
     def main_pair(self) -> tuple[str, str]:

@@ -63,8 +63,9 @@ def tune_models(run: Run, spec: RunSpec, progress: bool = True) -> pd.DataFrame:
 # -- 03_train
 def batched(spec: RunSpec) -> bool:
     """Whether the seeds of a model train as one stacked computation: `batched`, else on CUDA
-    (never with a split per seed, a group trains on one split; never on Ray)."""
-    if spec.run.split_per_seed or spec.scale.executor == "ray":
+    (never with a split per seed, a group trains on one split; never on Ray; never with dropout,
+    which the stacked layers lack)."""
+    if spec.run.split_per_seed or spec.scale.executor == "ray" or spec.uses_dropout():
         return False
     if spec.scale.batched is not None:
         return spec.scale.batched
