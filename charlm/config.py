@@ -26,6 +26,7 @@ SPLITS = ("random", "contiguous")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "tf32")  # float32 matrix products on a GPU: IEEE, or TensorFloat-32
 # the training settings a search (tune_space) may vary; the others define the comparison
+TEST_MODELS = ("last", "best")
 TUNABLE = ("lr", "batch_size", "grad_clip", "min_lr", "warmup_steps", "dropout")
 LOG_EVERY = 50  # steps between the training loop's looks at the loss (its only CUDA host syncs)
 
@@ -159,6 +160,8 @@ class TrainConfig:
     max_steps: int | None = param(None, "cap on optimizer steps per epoch (small profiles)")
     eval_windows: int | None = param(None, "per-epoch validation on this many windows; None = "
                                      "all")
+    test_model: str = param("last", 'the model the test set scores: "last" (the final epoch\'s, '
+                            'the reference) or "best" (the lowest validation loss: best.pt)')
 
     def __post_init__(self) -> None:
         positive_int("epochs", self.epochs)
@@ -171,6 +174,7 @@ class TrainConfig:
                 f"warmup_steps={self.warmup_steps!r} is invalid: it must be an integer >= 0."
             )
         choice("objective", self.objective, OBJECTIVES)
+        choice("test_model", self.test_model, TEST_MODELS)
         positive_float("grad_clip", self.grad_clip, allow_none=True)
         integer("seed", self.seed)
         positive_int("max_steps", self.max_steps, allow_none=True)

@@ -27,6 +27,13 @@ def window_losses(
     return torch.cat(losses).cpu(), torch.cat(correct).cpu()
 
 
+def eval_subset(starts: torch.Tensor, n: int | None) -> torch.Tensor:
+    """n evenly spaced windows of `starts` (all of them if n is None or larger)."""
+    if n is None or n >= starts.numel():
+        return starts
+    return starts[torch.linspace(0, starts.numel() - 1, n, device=starts.device).long()]
+
+
 def summarize(losses: torch.Tensor, correct: torch.Tensor) -> dict:
     """loss (nats), accuracy, bits per character and perplexity of per-window results."""
     loss = losses.double().mean().item()

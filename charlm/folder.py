@@ -2,6 +2,7 @@
 
     <model folder>/        a run's models/<model>-s<seed>/, a trial's folder, or `train --out`
       checkpoint.pt        state_dicts + configs, history, vocabulary, RNG state
+      best.pt              the lowest-validation epoch's model (charlm/best.py)
       history.csv          one row per epoch (validation columns; test columns in the last row)
       step_losses.csv      the training loss every LOG_EVERY steps
       vocab.json           the characters
@@ -19,6 +20,7 @@ import pandas as pd
 from charlm.atomic import atomic_write_text
 
 CHECKPOINT_FILE = "checkpoint.pt"
+BEST_FILE = "best.pt"
 HISTORY_FILE = "history.csv"
 STEP_LOSSES_FILE = "step_losses.csv"  # the training loss every LOG_EVERY steps (charlm/train.py)
 VOCAB_FILE = "vocab.json"
@@ -38,6 +40,7 @@ class ModelFolder:
     path: Path
 
     checkpoint = path_in("path", CHECKPOINT_FILE)
+    best = path_in("path", BEST_FILE)
     history = path_in("path", HISTORY_FILE)
     step_losses = path_in("path", STEP_LOSSES_FILE)
     vocab = path_in("path", VOCAB_FILE)

@@ -10,12 +10,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from charlm.best import BestSoFar, select_loss
 from charlm.checkpoint import save_checkpoint, save_test_windows
 from charlm.config import LOG_EVERY, Configs, DataConfig, ExecutionConfig, ModelConfig, TrainConfig
 from charlm.data import Windows, make_windows
 from charlm.device import resolve_device, set_precision, sync
 from charlm.errors import TrainingDivergedError
-from charlm.evaluate import summarize, window_losses
+from charlm.evaluate import eval_subset, summarize, window_losses
 from charlm.folder import ModelFolder
 from charlm.models import CharRNN
 from charlm.resume import resumable_checkpoint, say_interrupted
@@ -38,13 +39,6 @@ def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
         return cfg.lr
     progress = (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def eval_subset(starts: torch.Tensor, n: int | None) -> torch.Tensor:
-    """n evenly spaced windows of `starts` (all of them if n is None or larger)."""
-    if n is None or n >= starts.numel():
-        return starts
-    return starts[torch.linspace(0, starts.numel() - 1, n, device=starts.device).long()]
 
 
 def epoch_order(n_train: int, cfg: TrainConfig, epoch: int) -> torch.Tensor:
@@ -166,17 +160,33 @@ def evaluate_epoch(model, windows: Windows, cfg: TrainConfig, final: bool, test:
 
 def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs: Configs,
                  record: dict, history: list[dict], folder: ModelFolder | None,
-                 test: bool = True, eval_batch_size: int = ExecutionConfig.eval_batch_size
-                 ) -> None:
+                 test: bool = True, eval_batch_size: int = ExecutionConfig.eval_batch_size,
+                 best: BestSoFar | None = None) -> None:
     """Evaluate a trained epoch, checkpoint it (with folder), and append its record to history.
+    With a validation set, the best epoch so far is kept (best.pt, charlm/best.py), and the
+    last epoch is scored with the model `test_model` names.
 
     test=False: the last epoch is scored on validation only (a sweep's trial)."""
     record = dict(record)
     steps = record.pop(STEP_LOG, [])  # this model's rows of step losses
-    epoch = record["epoch"]
-    final = epoch == configs.train.epochs
-    held_out, per_window = evaluate_epoch(model, windows, configs.train, final, test,
-                                          eval_batch_size)
+    epoch, cfg = record["epoch"], configs.train
+    final = epoch == cfg.epochs
+    best = best or BestSoFar(folder)
+    held_out, per_window, seconds = {}, None, 0.0
+    if not final:
+        held_out, _ = evaluate_epoch(model, windows, cfg, False, test, eval_batch_size)
+    if windows.val_starts.numel():  # the per-epoch validation: what the best epoch is chosen by
+        start = time.perf_counter()
+        loss = held_out["val_loss"] if not final else select_loss(
+            model, windows, cfg.eval_windows, eval_batch_size)
+        best.update(model, loss, record, history, windows, configs)
+        seconds = time.perf_counter() - start if final else 0.0
+    if final:  # all validation windows, and the test set, of the model the run keeps
+        scored = best.model(model) if (cfg.test_model == "best" and record.get(
+            "best_epoch", epoch) != epoch) else model
+        held_out, per_window = evaluate_epoch(scored, windows, cfg, True, test, eval_batch_size)
+        held_out["eval_seconds"] += seconds
+        held_out["tested_epoch"] = epoch if scored is model else record["best_epoch"]
     record = {**record, **held_out}
     record["elapsed_train_seconds"] = sum(r["train_seconds"] for r in history) + record[
         "train_seconds"]
@@ -227,13 +237,13 @@ def train(
         torch.set_rng_state(ckpt["rng"]["torch"])
         history = list(ckpt["history"])
     stepper = ModelStep(model, optimizer, windows, cfg)  # eager: cuDNN on CUDA, fused on CPU
-    per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
+    per_epoch, best = steps_per_epoch(windows.train_starts.numel(), cfg), BestSoFar(folder)
     for epoch in range(len(history) + 1, min(until or cfg.epochs, cfg.epochs) + 1):
         try:
             record, = train_epoch(stepper, windows, epoch, (epoch - 1) * per_epoch,
                                   per_epoch * cfg.epochs, progress)
             finish_epoch(model, optimizer.state_dict(), windows, configs, record, history, folder,
-                         test, eval_batch_size)
+                         test, eval_batch_size, best)
         except KeyboardInterrupt:
             say_interrupted(epoch, path, len(history))
             raise

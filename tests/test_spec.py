@@ -136,3 +136,10 @@ def test_the_readme_boolean_overrides_resolve():
             spec = resolve("smoke", {key: value, **({"tune_space": {}} if key ==
                                                     "split_per_seed" else {})})
             assert spec.params()[key] is (typed == "true")
+
+
+def test_a_run_folder_from_before_a_parameter_was_added_reads_at_its_value(tmp_path):
+    spec = resolve("smoke")
+    old = {k: v for k, v in spec.params().items() if k not in ("dropout", "test_model")}
+    (tmp_path / "params.json").write_text(json.dumps(old), encoding="utf-8")
+    assert Run(tmp_path).read_params() == spec.params()  # nothing changed: its models resume

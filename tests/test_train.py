@@ -164,20 +164,56 @@ def test_same_seed_is_bit_identical_on_cpu(small_text):
 
 
 def test_the_test_set_is_read_once_after_the_last_epoch(small_text, monkeypatch):
+    from charlm import best as best_module
     from charlm import train as train_module
 
     seen = []
     real = train_module.window_losses
-    monkeypatch.setattr(train_module, "window_losses",
-                        lambda model, data, starts, *a: seen.append(starts.clone()) or real(
-                            model, data, starts, *a))
+    for module in (train_module, best_module):  # every evaluation, the best epoch's choice too
+        monkeypatch.setattr(module, "window_losses",
+                            lambda model, data, starts, *a: seen.append(starts.clone()) or real(
+                                model, data, starts, *a))
     result = run_training(DATA, ModelConfig("gru", hidden_size=16), quick(epochs=3, max_steps=5),
                           progress=False, text=small_text)
     test = set(result.windows.test_starts.tolist())
     reads = [i for i, starts in enumerate(seen) if test & set(starts.tolist())]
     assert reads == [len(seen) - 1]  # one read of the test windows, the very last evaluation
-    assert len(seen) == 4  # validation after each of 3 epochs, then the test set
+    # validation after each of 3 epochs (the last also on the per-epoch windows, which choose
+    # the best epoch), then the test set
+    assert len(seen) == 5
     seen.clear()
     run_training(DATA, ModelConfig("gru", hidden_size=16), quick(epochs=1, max_steps=5),
                  progress=False, text=small_text, test=False)
     assert not any(test & set(starts.tolist()) for starts in seen)  # a sweep trial: never
+
+
+def test_the_best_validation_epoch_is_kept_and_can_be_the_one_tested(small_text, tmp_path):
+    from charlm.best import BestSoFar
+
+    best = BestSoFar()  # the rule: a lower per-epoch validation loss is a new best epoch
+    model, history = torch.nn.Linear(1, 1), []
+    for epoch, loss in enumerate([2.0, 1.5, 1.7, 1.5], start=1):
+        record = {"epoch": epoch}
+        best.update(model, loss, record, history, None, None)
+        history.append(record)
+    assert [r["best_epoch"] for r in history] == [1, 2, 2, 2]  # a tie is not better
+
+    kept = {}
+    for test_model in ("last", "best"):
+        out = tmp_path / test_model
+        result = run_training(DATA, ModelConfig("gru", hidden_size=16),
+                              quick(epochs=3, max_steps=5, lr=5e-2, test_model=test_model),
+                              out_dir=out, progress=False, text=small_text)
+        last, kept[test_model] = result.history[-1], result.history
+        losses = [r["val_select_loss"] for r in result.history]
+        assert last["best_epoch"] == 1 + losses.index(min(losses))
+        saved = load_checkpoint(out / "best.pt")
+        assert saved["epoch"] == last["best_epoch"] and saved["optimizer"] is None
+        model, _, _ = load_model(out / "best.pt")
+        w = result.windows
+        scored = evaluate(model, w.data, w.test_starts, w.seq_len)["loss"]
+        if test_model == "best":
+            assert last["tested_epoch"] == last["best_epoch"] and last["test_loss"] == scored
+        else:
+            assert last["tested_epoch"] == 3
+    assert without_timing(kept["last"][:2]) == without_timing(kept["best"][:2])  # same training; only what is scored differs

@@ -43,7 +43,7 @@ from charlm.experiment.layout import (
     produced,
     run_name,
 )
-from charlm.experiment.spec import REMOVED, RunSpec
+from charlm.experiment.spec import ADDED, REMOVED, RunSpec
 from charlm.folder import ModelFolder, path_in
 
 
@@ -129,11 +129,12 @@ class Run:
 
     def read_params(self) -> dict[str, Any] | None:
         """The flat parameters the folder holds, or None for a new folder; a parameter an
-        earlier charlm stored and this one removed (spec.REMOVED) is left out."""
+        earlier charlm stored and this one removed (spec.REMOVED) is left out, one added since
+        (spec.ADDED) is the value the run had."""
         if not self.params_file.exists():
             return None
         params = json.loads(self.params_file.read_text(encoding="utf-8"))
-        return {k: v for k, v in params.items() if k not in REMOVED}
+        return {**ADDED, **{k: v for k, v in params.items() if k not in REMOVED}}
 
     def read_spec(self):
         params = self.read_params()

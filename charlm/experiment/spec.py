@@ -34,6 +34,8 @@ PARTS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "run": 
 # message says what replaces it
 REMOVED = {"jobs": "several runs at once are executor=ray (a local Ray instance by default, "
                    "cpus_per_run each)"}
+# parameters added since: a run folder stored before one was added ran at this value
+ADDED = {"dropout": 0.0, "test_model": "last"}
 
 
 def known_parameters() -> set[str]:

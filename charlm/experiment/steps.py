@@ -181,7 +181,10 @@ def _test_windows(folder: ModelFolder, ckpt: dict, batch_size: int) -> dict:
         saved = load_test_windows(folder)
         if saved["losses"].size == ckpt["history"][-1].get("test_windows"):
             return saved
-    net, vocab = model_of(ckpt, folder.checkpoint)
+    source = folder.checkpoint  # the model the test set scored: the last epoch's, or best.pt
+    if ckpt["history"][-1].get("tested_epoch", ckpt["epoch"]) != ckpt["epoch"]:
+        source, ckpt = folder.best, load_checkpoint(folder.best)
+    net, vocab = model_of(ckpt, source)
     windows = make_windows(configs_of(ckpt).data, vocab=vocab)
     losses, correct = window_losses(net, windows.data, windows.test_starts, windows.seq_len,
                                     batch_size)
@@ -201,6 +204,8 @@ def _run_row(model: str, seed: int, ckpt: dict) -> dict:
             "epochs": cfg.train.epochs, "train_loss": last["train_loss"],
             "test_loss": last["test_loss"], "test_accuracy": last["test_accuracy"],
             "test_bpc": last["test_bpc"], "train_time": last["elapsed_train_seconds"],
+            "best_epoch": last.get("best_epoch"),
+            "tested_epoch": last.get("tested_epoch", ckpt["epoch"]),
             "parameters": num_parameters(ckpt["model"]), "size_mb": size_mb(ckpt["model"])}
 
 

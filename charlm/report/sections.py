@@ -120,10 +120,23 @@ def training_configuration(d: ReportData) -> str:
            + "; ".join(f"`{k}`: " + ", ".join(f"{m} {s[k]}" for m, s in chosen.items())
                        for k in searched)] if searched else []),
         f"- **Evaluation**: {per_epoch}the test set once, after the last epoch, on all its "
-        "windows; loss = cross entropy in nats",
+        f"windows, {_tested(d)}; loss = cross entropy in nats",
         f"- **Hardware**: {tables.hardware_line(d.environment)}",
     ]
     return "\n".join(lines)
+
+
+def _tested(d: ReportData) -> str:
+    """Which model the test set scored, and how often the best validation epoch was the last."""
+    runs = d.metrics["runs"]
+    which = ("with each run's best validation epoch's model (`test_model=best`: best.pt"
+             if d.spec.train.test_model == "best" else
+             "with the last epoch's model (`test_model=last`")
+    if "best_epoch" in runs and runs.best_epoch.notna().any():
+        last = int((runs.best_epoch == runs.epochs_done).sum())
+        which += (f"; the lowest validation loss was at the last epoch in {last} of "
+                  f"{len(runs)} runs")
+    return which + ")"
 
 
 def tuning(d: ReportData) -> str:

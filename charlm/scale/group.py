@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from charlm.best import BestSoFar
 from charlm.config import Configs, ExecutionConfig, ModelConfig, TrainConfig
 from charlm.data import make_windows
 from charlm.device import resolve_device, set_precision
@@ -143,6 +144,7 @@ def _train_together(models, configs, windows, histories, optimizer_states, folde
                             execution.compile_step)
     stacked, optimizer = stepper.module, stepper.optimizer
     per_epoch = steps_per_epoch(windows.train_starts.numel(), cfg)
+    bests = [BestSoFar(folder) for folder in folders]
     for epoch in range(len(histories[0]) + 1, cfg.epochs + 1):
         try:
             records = train_epoch(stepper, windows, epoch, (epoch - 1) * per_epoch,
@@ -152,7 +154,7 @@ def _train_together(models, configs, windows, histories, optimizer_states, folde
                 model.to(device)
                 finish_epoch(model, optimizer_state_of(optimizer, k, model), windows,
                              configs[k], record, histories[k], folders[k],
-                             eval_batch_size=execution.eval_batch_size)
+                             eval_batch_size=execution.eval_batch_size, best=bests[k])
         except KeyboardInterrupt:
             for f, h in zip(folders, histories):
                 say_interrupted(epoch, f.checkpoint if f else None, len(h))

@@ -31,7 +31,7 @@ from charlm.checkpoint import history_so_far, load_checkpoint
 from charlm.config import Configs, ExecutionConfig
 from charlm.data import load_text
 from charlm.errors import CharlmError, ParameterError, PipelineError, TrainingDivergedError
-from charlm.folder import CHECKPOINT_FILE, STEP_LOSSES_FILE, ModelFolder
+from charlm.folder import BEST_FILE, CHECKPOINT_FILE, STEP_LOSSES_FILE, ModelFolder
 from charlm.job import Job, record_divergence
 from charlm.scale.config import ScaleConfig
 from charlm.train import resumable_checkpoint, run_training
@@ -92,13 +92,16 @@ def ray_instance(scale: ScaleConfig):
 
 
 def _train_epoch_remotely(configs: Configs, execution: ExecutionConfig, trial: bool,
-                          checkpoint: bytes | None, epoch: int, text: str, threads: int
-                          ) -> dict[str, bytes]:
-    """A Ray task: train `epoch` of one run from its checkpoint; the run's files, as bytes."""
+                          checkpoint: bytes | None, epoch: int, text: str, threads: int,
+                          best: bytes | None = None) -> dict[str, bytes]:
+    """A Ray task: train `epoch` of one run from its checkpoint (and best.pt, the best epoch
+    so far); the run's files, as bytes."""
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="charlm-run-") as tmp:
         if checkpoint is not None:
             (Path(tmp) / CHECKPOINT_FILE).write_bytes(checkpoint)
+            if best is not None:
+                (Path(tmp) / BEST_FILE).write_bytes(best)
         with contextlib.redirect_stderr(io.StringIO()):  # "resuming ...": the driver says it
             run_training(configs.data, configs.model, configs.train, out_dir=tmp,
                          progress=False, text=text, test=not trial, until=epoch,
@@ -161,9 +164,10 @@ class _Driver:
         corpus = job.configs.data.corpus
         if corpus not in self.texts:
             self.texts[corpus] = self.ray.put(load_text(corpus))
+        best = job.folder.best.read_bytes() if checkpoint and job.folder.best.exists() else None
         ref = self.task.options(name=f"charlm {job.name} epoch {done + 1}").remote(
             job.configs, job.execution, job.trial, checkpoint, done + 1, self.texts[corpus],
-            self.threads)
+            self.threads, best)
         self.pending[ref] = job
 
     def receive(self, bar) -> None:
