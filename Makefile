@@ -21,7 +21,7 @@ LOCK_FILE := requirements-lock.txt
 ifdef LOCK
 INSTALL := $(PY) -m pip install -q -r $(LOCK_FILE) && $(PY) -m pip install -q --no-deps -e .
 else
-INSTALL := $(PY) -m pip install -q -e ".[dev]"
+INSTALL := $(PY) -m pip install -q -e ".[dev,lab]"
 endif
 
 $(VENV)/.installed: pyproject.toml $(if $(LOCK),$(LOCK_FILE))
@@ -65,15 +65,15 @@ lock:
 	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(PYTHON) -m venv "$$tmp"; \
 	"$$tmp/bin/python" -m pip install -q "$(TORCH)"; \
-	"$$tmp/bin/python" -m pip install -q ".[dev,ray]"; \
+	"$$tmp/bin/python" -m pip install -q ".[dev,lab,ray]"; \
 	{ printf '%s\n' \
-	  "# Exact versions of charlm's dependencies with its dev and ray extras: what CI installs" \
+	  "# Exact versions of charlm's dependencies with its dev, lab and ray extras: what CI installs" \
 	  "# and tests (.ci/run; make setup LOCK=1). Made by \`make lock\` (a fresh venv, $(TORCH)" \
-	  "# first, then pip install '.[dev,ray]', pip freeze less charlm) with Python" \
+	  "# first, then pip install '.[dev,lab,ray]', pip freeze --all less charlm and pip) with Python" \
 	  "# $$("$$tmp/bin/python" -c 'import platform as p; print(p.python_version(), "on", p.system(), p.machine())')." \
 	  "# For Linux and Python >= 3.11.5 (the newest numpy, scipy, soupsieve need that); another" \
 	  "# platform or Python makes its own with \`make lock\`. Install torch first, then this file," \
 	  "# then the project with --no-deps."; \
-	  "$$tmp/bin/python" -m pip freeze --exclude charlm | sed 's/^torch==\([^+]*\)+.*/torch==\1/'; \
+	  "$$tmp/bin/python" -m pip freeze --all --exclude charlm --exclude pip | sed 's/^torch==\([^+]*\)+.*/torch==\1/'; \
 	} > $(LOCK_FILE).new; \
 	mv $(LOCK_FILE).new $(LOCK_FILE)

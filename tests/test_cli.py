@@ -43,6 +43,11 @@ def test_version(capsys):
     assert exit_.value.code == 0
     assert re.fullmatch(r"charlm \d+\.\d+\.\d+\S* \(torch \S+, python \S+\)\n",
                         capsys.readouterr().out)
+    import importlib.metadata
+
+    import charlm
+
+    assert importlib.metadata.version("charlm") == charlm.__version__  # declared once (dynamic)
 
 
 def test_show_prints_the_resolved_parameters_without_running(capsys, tmp_path,
