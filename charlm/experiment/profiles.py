@@ -11,6 +11,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from charlm import reference
 from charlm.config import field_help
 from charlm.device import available_device
@@ -129,8 +131,6 @@ def show(profile: str = "auto", overrides: dict[str, Any] | None = None,
 def read_parameters_file(path: str | Path) -> dict[str, Any]:
     """A parameters file (`charlm report -f params.yaml`, as papermill's -f): a YAML or JSON
     mapping of parameter: value. Text values are read as -p reads them ("1e-2" is a number)."""
-    import yaml  # papermill's own dependency
-
     path = Path(path)
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
