@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 PROFILE ?= auto
 ARGS ?=
 
-.PHONY: setup data report test test-fast lint lab bench clean-venv lock
+.PHONY: setup data report test test-fast lint lab bench clean-venv lock strip-filter
 
 # What setup installs after torch: pyproject's ranges (the newest versions they allow), or with
 # LOCK=1 the exact versions CI tests, from requirements-lock.txt (Linux, Python >= 3.11.5), and
@@ -29,7 +29,16 @@ $(VENV)/.installed: pyproject.toml $(if $(LOCK),$(LOCK_FILE))
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
 	$(INSTALL)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(MAKE) --no-print-directory strip-filter
 	touch $@
+
+# git's filter for the notebooks (.gitattributes): outputs stripped when staged, in a checkout
+strip-filter:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git config filter.nbstripout.clean "$(abspath $(PY)) -m nbstripout --keep-id"; \
+	  git config filter.nbstripout.smudge cat; \
+	  git config diff.ipynb.textconv "$(abspath $(PY)) -m nbstripout --keep-id -t"; \
+	fi
 
 setup: $(VENV)/.installed
 
@@ -47,7 +56,7 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
 lint: setup
-	$(PY) -m ruff check charlm tests benchmarks
+	$(PY) -m ruff check charlm tests benchmarks notebooks
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -26,15 +26,60 @@ from charlm.stats import verdicts as analysis
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
 
+def _as_committed(path):
+    """The notebook as git would commit it (through the checkout's filters: nbstripout once
+    `make setup` set it up), or as it is outside a checkout."""
+    git = ["git", "-C", str(path.parent)]
+    if shutil.which("git") is None or subprocess.run([*git, "rev-parse"],
+                                                     capture_output=True).returncode:
+        return nbformat.read(path, as_version=4)
+    blob = subprocess.run([*git, "hash-object", "-w", f"--path={path.name}", path.name],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    text = subprocess.run([*git, "cat-file", "-p", blob], capture_output=True, text=True,
+                          check=True).stdout
+    return nbformat.reads(text, as_version=4)
+
+
 def test_source_notebooks_carry_no_outputs():
     assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
     for path in NOTEBOOKS:
-        nb = nbformat.read(path, as_version=4)
+        nb = _as_committed(path)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.outputs and c.execution_count is None for c in code), path.name
         tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged parameters"
         assert "def " not in "".join(c.source for c in code), f"{path.name} defines functions"
+
+
+@pytest.mark.skipif(not (shutil.which("git") and shutil.which("make")), reason="git and make")
+def test_a_notebook_saved_with_outputs_is_committed_without(tmp_path):
+    """JupyterLab's "Run All" and save: git's filter (make setup) strips the outputs, keeps
+    the cell ids and the parameters tag, and git sees the notebook unchanged."""
+    from charlm.project import PROJECT_ROOT
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True,
+                              text=True, check=True).stdout
+
+    git("init", "-q")
+    shutil.copy(PROJECT_ROOT / ".gitattributes", tmp_path)
+    shutil.copy(NOTEBOOKS_DIR / "03_train.ipynb", tmp_path)
+    subprocess.run(["make", "-s", "-C", str(tmp_path), "-f", str(PROJECT_ROOT / "Makefile"),
+                    "strip-filter", f"PY={sys.executable}"], check=True)
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clean")
+    nb = nbformat.read(tmp_path / "03_train.ipynb", as_version=4)
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="epoch 1\n")]
+        cell.execution_count = 1
+    nbformat.write(nb, tmp_path / "03_train.ipynb")
+    assert git("diff") == ""  # saved with outputs: git sees no change,
+    git("add", ".")
+    assert git("status", "--porcelain") == ""  # and there is nothing to commit
+    committed = nbformat.reads(git("show", "HEAD:03_train.ipynb"), as_version=4)
+    assert [c.id for c in committed.cells] == [c.id for c in nb.cells]
+    assert not any(c.get("outputs") for c in committed.cells)
+    assert any("parameters" in c.metadata.get("tags", []) for c in committed.cells)
 
 
 @pytest.mark.slow

@@ -216,4 +216,5 @@ def test_the_best_validation_epoch_is_kept_and_can_be_the_one_tested(small_text,
             assert last["tested_epoch"] == last["best_epoch"] and last["test_loss"] == scored
         else:
             assert last["tested_epoch"] == 3
-    assert without_timing(kept["last"][:2]) == without_timing(kept["best"][:2])  # same training; only what is scored differs
+    # the same training: only what the test set scores differs
+    assert without_timing(kept["last"][:2]) == without_timing(kept["best"][:2])
