@@ -34,6 +34,7 @@ from charlm.experiment.spec import RunSpec, training_parameters
 from charlm.generate import check_prompts
 from charlm.project import FIGURES_DIR, NOTEBOOKS_DIR
 from charlm.report.export import export_report
+from charlm.report.live import BATCH_ENV
 from charlm.scale.ray_executor import ray_instance
 
 REFERENCE_HOURS_PER_MODEL_ON_CPU = 2.6  # measured: 30 faithful epochs of one model, 2 cores
@@ -213,6 +214,20 @@ def corpus_found_from_here():
         os.environ.pop(CORPUS_ENV, None)
 
 
+@contextlib.contextmanager
+def _batch():
+    """The kernels of the chain know they run in batch (no live plot: charlm/report/live.py)."""
+    before = os.environ.get(BATCH_ENV)
+    os.environ[BATCH_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(BATCH_ENV, None)
+        else:
+            os.environ[BATCH_ENV] = before
+
+
 def export_run(run_dir: str | Path, notebook: str | Path | None = None) -> Run:
     """Re-export a run's report.html and report.md from its executed report notebook (after an
     edit in JupyterLab, say), or from `notebook`; nothing is executed."""
@@ -258,7 +273,7 @@ def run_report(
             run.write_parameters_file(Path(parameters_file))
         run.write_environment(describe_environment(spec.execution))
         # executor=ray: one local instance for every notebook; a line per epoch meanwhile
-        with ray_instance(spec.scale), EpochLines(run, spec):
+        with ray_instance(spec.scale), EpochLines(run, spec), _batch():
             executed = run_steps(run, spec, progress)
         if executed or not run.report_html.exists():
             export_report(run, run.executed_notebook(plan(spec)[-1].name))
