@@ -80,14 +80,21 @@ def save(fig, path: str | Path | None):
     return fig
 
 
+CHARS_SHOWN = 100  # the bars of a large vocabulary (6,310 characters): the most frequent
+
+
 def char_frequencies(text: str, path=None):
-    """Bar chart of character counts, most frequent first (whitespace shown by name)."""
+    """Bar chart of character counts, most frequent first (whitespace shown by name); of a
+    large vocabulary, the CHARS_SHOWN most frequent (the title says so)."""
     names = {"\n": "\\n", " ": "space"}
-    counts = pd.DataFrame(Counter(text).most_common(), columns=["char", "count"])
+    common = Counter(text).most_common()
+    counts = pd.DataFrame(common[:CHARS_SHOWN], columns=["char", "count"])
     counts["char"] = counts["char"].map(lambda c: names.get(c, c))
     fig, ax = plt.subplots(figsize=(12, 3.5))
     sns.barplot(data=counts, x="char", y="count", color="#4c72b0", ax=ax)
-    ax.set(title="Character frequencies", xlabel="", ylabel="count")
+    title = ("Character frequencies" if len(common) <= CHARS_SHOWN else
+             f"Character frequencies: the {CHARS_SHOWN} most frequent of {len(common):,}")
+    ax.set(title=title, xlabel="", ylabel="count")
     ax.tick_params(axis="x", labelsize=7)
     return save(fig, path)
 
