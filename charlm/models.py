@@ -42,13 +42,17 @@ class CharRNN(nn.Module):
         """x: (B, T) character ids. Returns (logits, state).
 
         logits: (B, T, vocab_size), or (B, vocab_size) with last_only (many-to-one).
-        The fused path (training on CPU from a zero state) returns state None.
+        The fused path returns state None: training on the CPU from a zero state, and the
+        evaluation of a large vocabulary there (its lookup, without the torch layers' input
+        product: benchmarks/results/large_vocab.md).
         """
-        if (self.fused and state is None and x.device.type == "cpu" and torch.is_grad_enabled()
-                and not self.cfg.dropout):  # dropout trains through the torch layers
+        wide = self.vocab_size > self.rnn.weight_ih_l0.shape[0]  # wider than the gates
+        cpu_zero = state is None and x.device.type == "cpu"
+        if cpu_zero and (torch.is_grad_enabled() and self.fused and not self.cfg.dropout
+                         or not torch.is_grad_enabled() and wide and not self.training):
             out = fused_rnn(self.rnn, x, last_only)  # (T, B, H), time-major
             return (self.head(out[-1]) if last_only else self.head(out).transpose(0, 1)), None
-        if self.vocab_size > self.rnn.weight_ih_l0.shape[0]:  # a large vocabulary
+        if wide:  # a large vocabulary: no one-hot tensor (generation, CUDA)
             out, state = self._lookup_rnn(x, state)
         else:
             onehot = F.one_hot(x, self.vocab_size).float()  # (B, T, vocab_size)

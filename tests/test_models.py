@@ -100,6 +100,10 @@ def test_a_large_vocabulary_looks_its_input_up_with_the_one_hot_numbers(cell):
     for name, p in model.named_parameters():
         torch.testing.assert_close(lookup[name], p.grad, rtol=1e-5, atol=1e-6)
     assert set(model.state_dict()) == set(CharRNN(65, ModelConfig(cell)).state_dict())
+    model.eval()
+    with torch.inference_mode():  # evaluation on the CPU: the fused lookup, to rounding
+        torch.testing.assert_close(model(x, last_only=True)[0], model.head(
+            model.rnn(F.one_hot(x, 700).float())[0][:, -1]), rtol=1e-5, atol=1e-6)
 
 
 def test_dropout_acts_in_training_only_and_is_searchable():
