@@ -73,3 +73,16 @@ def test_batched_benchmark_tiny(tmp_path, corpus_text):
     # the same six runs either way: the same final losses
     assert df.mean_final_train_loss.iloc[0] == pytest.approx(df.mean_final_train_loss.iloc[1],
                                                              abs=1e-5)
+
+
+@pytest.mark.slow
+def test_large_vocabulary_benchmark_tiny(tmp_path, corpus_text):
+    subprocess.run([sys.executable, str(BENCH / "large_vocab.py"), "--tiny", "--out",
+                    str(tmp_path)], check=True, capture_output=True, timeout=300)
+    df = pd.read_csv(tmp_path / "large_vocab_tiny.csv")
+    assert list(df.path) == ["one-hot", "torch lookup", "fused lookup"] * 2
+    assert df.seconds.gt(0).all() and df.iloc[:, 4].iloc[:3].gt(0).all()  # peak MB, lstm
+    sys.path.insert(0, str(BENCH))
+    from large_vocab import VOCAB, synthetic_text
+
+    assert len(set(synthetic_text(chars=10))) == VOCAB  # every character at least once
