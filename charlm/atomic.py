@@ -29,7 +29,8 @@ def _open_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
-REPLACE_TRIES = 20  # x 0.25 s: how long a reader holding the file is waited for
+REPLACE_TRIES = 20  # x 0.25 s: how long a reader holding the file is waited for (Windows)
+RETRY_EVERYWHERE = False  # the tests' switch: retry on POSIX too
 
 
 def _replace(tmp: str, path: Path) -> None:
@@ -38,12 +39,14 @@ def _replace(tmp: str, path: Path) -> None:
         try:
             os.replace(tmp, path)
             return
-        except PermissionError:  # Windows: another process has the file open
+        except PermissionError as exc:  # Windows: another process has the file open
+            if os.name != "nt" and not RETRY_EVERYWHERE:
+                raise
             if attempt == tries - 1:
                 raise PermissionError(
                     f"cannot replace {path}: another program holds it open (a browser or an "
-                    f"editor on Windows?). Close it and run the same command again; the new "
-                    f"version was not written.") from None
+                    f"editor?). Close it and run the same command again; the new version was "
+                    f"not written.") from exc
             time.sleep(0.25)
 
 

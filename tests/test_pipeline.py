@@ -301,12 +301,15 @@ def test_charlm_lines_from_a_kernel_reach_the_terminal(tmp_path, capfd):
                     "print('charlm: trial lstm-lr0.1-s0 diverged', file=sys.stderr)\n"
                     "print('a kernel warning', file=sys.stderr)\n"
                     "sys.stderr.write('progress 50%\\rprogress 100%\\n')\n"
+                    "sys.stderr.write('\\repoch 1:  40%|####  | 4/10')\n"  # a bar, unfinished
+                    "print('charlm: resuming after epoch 1', file=sys.stderr)\n"
                     "print('charlm: said on stdout is not forwarded')")]
     source = tmp_path / "talks.ipynb"
     nbformat.write(nb, source)
     execute(source, tmp_path / "out.ipynb", {"x": 2}, progress=False)
     err = capfd.readouterr().err
     assert "charlm: trial lstm-lr0.1-s0 diverged\n" in err
+    assert "\ncharlm: resuming after epoch 1\n" in err  # after the bar's unfinished line
     assert "a kernel warning" not in err and "progress" not in err and "stdout" not in err
 
 

@@ -45,8 +45,9 @@ class KernelLines:
         lines = (self.pending + text).replace("\r", "\n").split("\n")
         self.pending = lines.pop()  # a line not finished yet
         for line in lines:
-            if line.startswith(self.PREFIX):
-                self.write_line(line)
+            at = line.find(self.PREFIX)  # after an unfinished text progress bar, too
+            if at >= 0:
+                self.write_line(line[at:])
         return len(text)
 
     def flush(self) -> None:

@@ -30,7 +30,7 @@ from charlm.experiment.profiles import resolve
 from charlm.experiment.progress import EpochLines
 from charlm.experiment.resuming import check_resumable
 from charlm.experiment.run import Run
-from charlm.experiment.spec import RunSpec, training_parameters
+from charlm.experiment.spec import ADDED, RunSpec, training_parameters
 from charlm.generate import check_prompts
 from charlm.project import FIGURES_DIR, NOTEBOOKS_DIR
 from charlm.report.export import export_report
@@ -109,8 +109,8 @@ def _stale(step: Step, record: dict | None, reads: dict, notebook: str, code: di
     steps recorded their notebook and code counts as a change of code."""
     if record is None or not output.exists():
         return "not run yet"
-    if record["reads"] != reads:
-        return "its parameters changed"
+    if {**{k: ADDED[k] for k in reads if k in ADDED}, **record["reads"]} != reads:
+        return "its parameters changed"  # (one added since was, before, at its ADDED value)
     if "notebook" in record and record["notebook"] != notebook:
         return "its notebook changed"
     if upstream:
