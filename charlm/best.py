@@ -19,6 +19,7 @@ import torch
 from charlm.checkpoint import load_checkpoint, save_checkpoint
 from charlm.config import Configs
 from charlm.data import Windows
+from charlm.errors import CheckpointError
 from charlm.evaluate import eval_subset, summarize, window_losses
 from charlm.folder import ModelFolder
 
@@ -41,11 +42,13 @@ class BestSoFar:
     def update(self, model, loss: float, record: dict, history: list[dict], windows: Windows,
                configs: Configs) -> None:
         """Mark `record` (this epoch) with the best epoch so far, saving the model if it is."""
-        earlier = [r["val_select_loss"] for r in history
-                   if math.isfinite(r.get("val_select_loss", math.nan))]
+        # records from before charlm kept a best epoch: their val_loss is the same per-epoch loss
+        earlier = [r.get("val_select_loss", r.get("val_loss", math.nan)) for r in history]
+        earlier = [x for x in earlier if math.isfinite(x)]
         record["val_select_loss"] = loss
         if earlier and not loss < min(earlier):
-            record["best_epoch"] = history[-1]["best_epoch"]
+            record["best_epoch"] = history[-1].get("best_epoch") or 1 + [
+                r.get("val_select_loss", r.get("val_loss")) for r in history].index(min(earlier))
             return
         record["best_epoch"] = record["epoch"]
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -53,10 +56,16 @@ class BestSoFar:
             save_checkpoint(self.folder.best, model, None, windows.vocab, configs,
                             [*history, record], record["epoch"])
 
-    def model(self, model):
-        """A copy of `model` holding the best epoch's weights."""
+    def model(self, model, epoch: int):
+        """A copy of `model` holding the weights of the best epoch, `epoch` (the history's)."""
         if self.state is None:
-            self.state = load_checkpoint(self.folder.best)["model"]
+            saved = load_checkpoint(self.folder.best)
+            if saved["epoch"] != epoch:  # killed between best.pt and the checkpoint, say
+                raise CheckpointError(
+                    f"{self.folder.best} holds epoch {saved['epoch']}, and the history's best "
+                    f"epoch is {epoch}: it belongs to another run. Delete {self.folder.path} "
+                    "to train this model again.")
+            self.state = saved["model"]
         best = copy.deepcopy(model)
         best.load_state_dict(self.state)
         return best

@@ -39,7 +39,9 @@ def save_checkpoint(
         "vocab": vocab.to_json(),
         "history": history,
         "epoch": epoch,
-        "rng": {"torch": torch.get_rng_state()},
+        "rng": {"torch": torch.get_rng_state(),  # dropout on CUDA draws from CUDA's generators
+                **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_initialized()
+                   else {})},
     }
     return atomic_torch_save(path, state)
 

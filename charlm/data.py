@@ -243,25 +243,41 @@ MIN_TEST_WINDOWS = 200  # fewer, and the test-set noise swamps any difference be
 MIN_VAL_WINDOWS = 50  # fewer, and a choice on validation is a coin toss
 
 
+def _split_sizes(n_chars: int, cfg: DataConfig) -> tuple[int, int]:
+    """(test windows, validation windows) of a text of n_chars characters."""
+    n_windows = max(n_chars - cfg.seq_len, 0)
+    n_train = int(cfg.train_frac * n_windows)
+    return n_windows - n_train, int(cfg.val_frac * n_train)
+
+
+def _enough(n_chars: int, cfg: DataConfig) -> bool:
+    n_test, n_val = _split_sizes(n_chars, cfg)
+    return n_test >= MIN_TEST_WINDOWS and (not cfg.val_frac or n_val >= MIN_VAL_WINDOWS)
+
+
 def check_comparable(cfg: DataConfig, text: str) -> None:
     """Refuse, before any training, a text too short for a comparison: a report with 5 test
     windows would print intervals and verdicts that mean nothing. `text` is the cut corpus."""
-    n_windows = len(text) - cfg.seq_len
-    n_train = int(cfg.train_frac * max(n_windows, 0))
-    n_test, n_val = n_windows - n_train, int(cfg.val_frac * n_train)
+    if _enough(len(text), cfg):
+        return
+    n_test, n_val = _split_sizes(len(text), cfg)
     few = [f"{n:,} {what} windows (at least {least} needed)" for n, what, least in
            ((n_test, "test", MIN_TEST_WINDOWS), (n_val, "validation", MIN_VAL_WINDOWS))
            if n < least and (what == "test" or cfg.val_frac > 0)]
-    if few:
-        windows = max(MIN_TEST_WINDOWS / (1 - cfg.train_frac),
-                      MIN_VAL_WINDOWS / (cfg.train_frac * cfg.val_frac) if cfg.val_frac else 0)
-        need = cfg.seq_len + math.ceil(windows) + 1
-        raise CorpusError(
-            f"The text has {len(text):,} characters: {' and '.join(few)} with seq_len "
-            f"{cfg.seq_len}, train_frac {cfg.train_frac} and val_frac {cfg.val_frac}. Too few "
-            f"to compare models: use a text of at least {need:,} characters (or a larger "
-            "max_chars)."
-        )
+    need = cfg.seq_len + math.ceil(max(MIN_TEST_WINDOWS / (1 - cfg.train_frac),
+                                       MIN_VAL_WINDOWS / (cfg.train_frac * cfg.val_frac)
+                                       if cfg.val_frac else 0))
+    while _enough(need - 1, cfg):  # the estimate, to the rounding of the split
+        need -= 1
+    while not _enough(need, cfg):
+        need += 1
+    cut = cfg.max_chars is not None and len(text) == cfg.max_chars
+    raise CorpusError(
+        f"The text has {len(text):,} characters: {' and '.join(few)} with seq_len "
+        f"{cfg.seq_len}, train_frac {cfg.train_frac} and val_frac {cfg.val_frac}. Too few "
+        f"to compare models: use a text of at least {need:,} characters"
+        + (f" (max_chars={cfg.max_chars:,} cuts this one: raise it)." if cut else ".")
+    )
 
 
 def make_windows(cfg: DataConfig, text: str | None = None, vocab: Vocab | None = None) -> Windows:

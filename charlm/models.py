@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 
 import torch
@@ -52,7 +51,7 @@ class CharRNN(nn.Module):
                          or not torch.is_grad_enabled() and wide and not self.training):
             out = fused_rnn(self.rnn, x, last_only)  # (T, B, H), time-major
             return (self.head(out[-1]) if last_only else self.head(out).transpose(0, 1)), None
-        if wide:  # a large vocabulary: no one-hot tensor (generation, CUDA)
+        if wide and x.device.type == "cpu":  # a large vocabulary: no one-hot tensor
             out, state = self._lookup_rnn(x, state)
         else:
             onehot = F.one_hot(x, self.vocab_size).float()  # (B, T, vocab_size)
@@ -61,24 +60,25 @@ class CharRNN(nn.Module):
         return (self.head(out[:, -1]) if last_only else self.head(out)), state
 
     def _lookup_rnn(self, x: torch.Tensor, state):
-        """The torch layers (cuDNN on CUDA) with the one-hot product done as a lookup: the
-        columns of W_ih that the characters pick, fed through an identity in its place. The
-        output is the one-hot path's to the bit (a product with I is exact in fp32); gradients
-        differ by rounding. It pays where the vocabulary is wider than the gates (6,310
-        characters: 1.8 s per 1,024 windows one-hot, a 2 GB input at 4,096): a product of
-        width G instead of vocab_size per character, and no one-hot tensor."""
+        """The torch layers on the CPU with the one-hot product done as a lookup: the columns
+        of W_ih that the characters pick, fed through an identity in its place (generation,
+        training with dropout). The output is the one-hot path's to the bit (a product with I
+        is exact in fp32); gradients differ by rounding. It pays where the vocabulary is wider
+        than the gates: a product of width G instead of vocab_size per character, and no
+        one-hot tensor (2 GB for 4,096 windows at 6,310 characters). On CUDA, cuDNN takes the
+        one-hot input as before (its flat weight buffer would be rebuilt at every call here;
+        unmeasured on a GPU)."""
         params = dict(self.rnn.named_parameters())
         w = params["weight_ih_l0"]
         params["weight_ih_l0"] = torch.eye(w.shape[0], dtype=w.dtype, device=w.device)
         if self._shadow is None:  # the same layers with input width G; never trained itself
-            shadow = RNN_CLASSES[self.cfg.cell](w.shape[0], self.cfg.hidden_size,
-                                                self.cfg.num_layers, batch_first=True,
-                                                dropout=self.rnn.dropout)
+            with torch.random.fork_rng(devices=[]):  # its initialisation draws no random number
+                shadow = RNN_CLASSES[self.cfg.cell](w.shape[0], self.cfg.hidden_size,
+                                                    self.cfg.num_layers, batch_first=True,
+                                                    dropout=self.rnn.dropout)
             object.__setattr__(self, "_shadow", shadow.requires_grad_(False))  # not a submodule
         self._shadow.train(self.training)  # its dropout follows the model's mode
-        with warnings.catch_warnings():  # cuDNN: the weights are not one flat buffer
-            warnings.filterwarnings("ignore", message=".*contiguous chunk of memory")
-            return functional_call(self._shadow, params, (F.embedding(x, w.t()), state))
+        return functional_call(self._shadow, params, (F.embedding(x, w.t()), state))
 
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}

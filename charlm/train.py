@@ -15,7 +15,7 @@ from charlm.checkpoint import save_checkpoint, save_test_windows
 from charlm.config import LOG_EVERY, Configs, DataConfig, ExecutionConfig, ModelConfig, TrainConfig
 from charlm.data import Windows, make_windows
 from charlm.device import resolve_device, set_precision, sync
-from charlm.errors import TrainingDivergedError
+from charlm.errors import ParameterError, TrainingDivergedError
 from charlm.evaluate import eval_subset, summarize, window_losses
 from charlm.folder import ModelFolder
 from charlm.models import CharRNN
@@ -172,21 +172,23 @@ def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs:
     epoch, cfg = record["epoch"], configs.train
     final = epoch == cfg.epochs
     best = best or BestSoFar(folder)
-    held_out, per_window, seconds = {}, None, 0.0
-    if not final:
-        held_out, _ = evaluate_epoch(model, windows, cfg, False, test, eval_batch_size)
-    if windows.val_starts.numel():  # the per-epoch validation: what the best epoch is chosen by
-        start = time.perf_counter()
-        loss = held_out["val_loss"] if not final else select_loss(
-            model, windows, cfg.eval_windows, eval_batch_size)
+    # this epoch's model on validation: every epoch (all of its windows after the last one)
+    held_out, _ = evaluate_epoch(model, windows, cfg, final, False, eval_batch_size)
+    start, per_window = time.perf_counter(), None
+    if windows.val_starts.numel():  # the best epoch, by the per-epoch validation windows
+        subset = eval_subset(windows.val_starts, cfg.eval_windows).numel()
+        loss = held_out["val_loss"] if not final or subset == windows.val_starts.numel() \
+            else select_loss(model, windows, cfg.eval_windows, eval_batch_size)
         best.update(model, loss, record, history, windows, configs)
-        seconds = time.perf_counter() - start if final else 0.0
-    if final:  # all validation windows, and the test set, of the model the run keeps
-        scored = best.model(model) if (cfg.test_model == "best" and record.get(
-            "best_epoch", epoch) != epoch) else model
-        held_out, per_window = evaluate_epoch(scored, windows, cfg, True, test, eval_batch_size)
-        held_out["eval_seconds"] += seconds
-        held_out["tested_epoch"] = epoch if scored is model else record["best_epoch"]
+    if final:  # the test set, once, of the model the run keeps (test_model)
+        tested = record.get("best_epoch", epoch) if cfg.test_model == "best" else epoch
+        if test:
+            scored = model if tested == epoch else best.model(model, tested)
+            scores, per_window = _scores(scored, windows, windows.test_starts, eval_batch_size,
+                                         "test")
+            held_out.update(scores)
+        held_out["tested_epoch"] = tested
+    held_out["eval_seconds"] += time.perf_counter() - start
     record = {**record, **held_out}
     record["elapsed_train_seconds"] = sum(r["train_seconds"] for r in history) + record[
         "train_seconds"]
@@ -223,6 +225,10 @@ def train(
     one epoch at a time; the schedule is still the whole run's).
     """
     device = windows.data.device
+    if cfg.test_model == "best" and not windows.val_starts.numel():
+        raise ParameterError("test_model=best tests the epoch of lowest validation loss, and "
+                             "this run has no validation set: set val_frac (e.g. 0.1), or "
+                             "test_model=last.")
     model.to(device).train()
     optimizer = adam(model.parameters(), cfg.lr, device, graph=False)
     configs = Configs(data_cfg or DataConfig(), model.cfg, cfg)
@@ -235,6 +241,8 @@ def train(
         if ckpt.get("optimizer") is not None:
             optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"]["torch"])
+        if "cuda" in ckpt["rng"] and device.type == "cuda":
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
         history = list(ckpt["history"])
     stepper = ModelStep(model, optimizer, windows, cfg)  # eager: cuDNN on CUDA, fused on CPU
     per_epoch, best = steps_per_epoch(windows.train_starts.numel(), cfg), BestSoFar(folder)

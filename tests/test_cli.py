@@ -135,14 +135,15 @@ def _documented_report_commands() -> list[list[str]]:
 
 def test_a_parameters_file_is_merged_under_p(capsys, tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text("# my run\nepochs: 1\nlr: 3e-2\nmodels: [lstm, gru]\ntune-space: {}\n"
-                      "fused: true\n", encoding="utf-8")
+    params.write_text("# my run\nepochs: 1\nlr: 3e-2\nmodels: [lstm, gru]\ntune-space: "
+                      "{min_lr: [1e-4, 1e-3]}\nfused: true\n", encoding="utf-8")
     assert main(["report", "--profile", "smoke", "-f", str(params), "-p", "epochs=3",
                  "--show"]) == 0
     out = capsys.readouterr().out
     assert " + epochs = 3 " in out  # -p wins over -f, as in papermill
     assert " f lr = 0.03 " in out and ' f models = ["lstm", "gru"] ' in out  # 3e-2: a number
-    assert " f tune_space = {} " in out and " * pairs = [] " in out
+    assert ' f tune_space = {"min_lr": [0.0001, 0.001]} ' in out  # 1e-4 in a list: a number
+    assert " * pairs = [] " in out
     for text, error in [("- epochs\n", "holds a list: write one 'parameter: value'"),
                         ("epochs: [1\n", "is not valid YAML or JSON"),
                         ("epoch: 1\n", "unknown parameter.*epoch")]:

@@ -218,11 +218,12 @@ def test_the_report_page_is_an_nbconvert_exporter():
     from charlm.report.export import ReportExporter
 
     assert get_exporter("charlm_report") is ReportExporter
-    nb = new_notebook(cells=[nbformat.v4.new_markdown_cell("## Results\n\nSome text."),
+    nb = new_notebook(cells=[nbformat.v4.new_markdown_cell("# Results\n\nSome text."),
                              new_code_cell("print('hidden code')")])
-    html, _ = ReportExporter().from_notebook_node(nb)
-    assert html == report_html(nb)
-    assert "hidden code" not in html and 'href="#Results"' in html  # no code; its contents
+    html, _ = ReportExporter().from_notebook_node(nb, resources={"metadata": {"name": "06_x"}})
+    assert html == report_html(nb)  # named as nbconvert names it: the same page
+    assert "<title>Results</title>" in html  # the page's own first heading
+    assert "hidden code" not in html
 
 
 @pytest.mark.slow

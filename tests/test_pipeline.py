@@ -346,6 +346,8 @@ def test_a_parameters_file_is_kept_in_the_run_folder(smoke_run, tmp_path):
     run_report("smoke", read_parameters_file(params), reports_dir=smoke_run.root.parent,
                figures_dir=None, progress=False, parameters_file=params)
     assert (smoke_run.root / "parameters_file.yaml").read_text() == params.read_text()
+    run_report("smoke", reports_dir=smoke_run.root.parent, figures_dir=None, progress=False)
+    assert not (smoke_run.root / "parameters_file.yaml").exists()  # it would say other values
 
 
 def test_fresh_starts_beside_the_old_run(tmp_path):

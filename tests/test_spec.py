@@ -95,7 +95,7 @@ def test_a_text_too_short_to_compare_is_refused_before_any_training(tmp_path):
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("To be, or not to be: that is the question.", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"42 characters: 5 test windows \(at least 200.*"
-                                          r"1 validation windows.*at least 1,022 characters"):
+                                          r"1 validation windows.*at least 1,016 characters"):
         run_report("smoke", {"corpus": str(tiny)}, reports_dir=tmp_path / "reports",
                    progress=False)
     assert not (tmp_path / "reports").exists()  # refused before any folder or training

@@ -6,7 +6,7 @@ from conftest import without_timing
 
 from charlm.checkpoint import load_checkpoint, load_model
 from charlm.config import DataConfig, ModelConfig, TrainConfig
-from charlm.errors import CheckpointError, TrainingDivergedError
+from charlm.errors import CheckpointError, ParameterError, TrainingDivergedError
 from charlm.evaluate import evaluate
 from charlm.train import learning_rate, run_training
 
@@ -198,23 +198,29 @@ def test_the_best_validation_epoch_is_kept_and_can_be_the_one_tested(small_text,
         history.append(record)
     assert [r["best_epoch"] for r in history] == [1, 2, 2, 2]  # a tie is not better
 
-    kept = {}
+    kept, scripted = {}, {1: 3.0, 2: 2.0, 3: 2.5}  # epoch 2 the best: best.pt is not the last
+    real = BestSoFar.update
     for test_model in ("last", "best"):
         out = tmp_path / test_model
-        result = run_training(DATA, ModelConfig("gru", hidden_size=16),
-                              quick(epochs=3, max_steps=5, lr=5e-2, test_model=test_model),
-                              out_dir=out, progress=False, text=small_text)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(BestSoFar, "update", lambda self, model, loss, record, *a: real(
+                self, model, scripted[record["epoch"]], record, *a))
+            result = run_training(DATA, ModelConfig("gru", hidden_size=16),
+                                  quick(epochs=3, max_steps=5, test_model=test_model),
+                                  out_dir=out, progress=False, text=small_text)
         last, kept[test_model] = result.history[-1], result.history
-        losses = [r["val_select_loss"] for r in result.history]
-        assert last["best_epoch"] == 1 + losses.index(min(losses))
+        assert [r["best_epoch"] for r in result.history] == [1, 2, 2]
         saved = load_checkpoint(out / "best.pt")
-        assert saved["epoch"] == last["best_epoch"] and saved["optimizer"] is None
+        assert saved["epoch"] == 2 and saved["optimizer"] is None
         model, _, _ = load_model(out / "best.pt")
         w = result.windows
-        scored = evaluate(model, w.data, w.test_starts, w.seq_len)["loss"]
-        if test_model == "best":
-            assert last["tested_epoch"] == last["best_epoch"] and last["test_loss"] == scored
-        else:
-            assert last["tested_epoch"] == 3
-    # the same training: only what the test set scores differs
+        best_test = evaluate(model, w.data, w.test_starts, w.seq_len)["loss"]
+        assert last["tested_epoch"] == (2 if test_model == "best" else 3)
+        assert (last["test_loss"] == best_test) == (test_model == "best")
+    # the same training and validation: only the model the test set scores differs
     assert without_timing(kept["last"][:2]) == without_timing(kept["best"][:2])
+    assert kept["last"][-1]["val_loss"] == kept["best"][-1]["val_loss"]  # the last epoch's
+    with pytest.raises(ParameterError, match="test_model=best.*no validation set"):
+        run_training(DataConfig(max_chars=30_000), ModelConfig("gru", hidden_size=16),
+                     quick(epochs=1, max_steps=2, test_model="best"), progress=False,
+                     text=small_text)

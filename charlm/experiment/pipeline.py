@@ -269,8 +269,7 @@ def run_report(
     with run.hold(), corpus_found_from_here():
         check_resumable(run, spec)
         run.write_spec(spec)
-        if parameters_file is not None:
-            run.write_parameters_file(Path(parameters_file))
+        run.write_parameters_file(Path(parameters_file) if parameters_file else None)
         run.write_environment(describe_environment(spec.execution))
         # executor=ray: one local instance for every notebook; a line per epoch meanwhile
         with ray_instance(spec.scale), EpochLines(run, spec), _batch():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -128,12 +129,23 @@ def show(profile: str = "auto", overrides: dict[str, Any] | None = None,
     return "\n".join(lines)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as users write numbers: 1e-3 is a float (YAML 1.2, JSON), not YAML 1.1's string."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$"
+               r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."))
+
+
 def read_parameters_file(path: str | Path) -> dict[str, Any]:
     """A parameters file (`charlm report -f params.yaml`, as papermill's -f): a YAML or JSON
     mapping of parameter: value. Text values are read as -p reads them ("1e-2" is a number)."""
     path = Path(path)
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a safe loader
     except FileNotFoundError:
         raise ParameterError(f"-f {path}: the parameters file does not exist.") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -123,9 +123,13 @@ class Run:
     def write_spec(self, spec) -> None:
         atomic_write_json(self.params_file, spec.params())
 
-    def write_parameters_file(self, source: Path) -> None:
-        """A copy of the parameters file (-f) the run was given; params.json holds the result."""
-        atomic_write_text(self.root / PARAMETERS_COPY, source.read_text(encoding="utf-8"))
+    def write_parameters_file(self, source: Path | None) -> None:
+        """A copy of the parameters file (-f) the run was given, or none (an older copy would
+        describe other parameters); params.json holds the result."""
+        if source is None:
+            (self.root / PARAMETERS_COPY).unlink(missing_ok=True)
+        else:
+            atomic_write_text(self.root / PARAMETERS_COPY, source.read_text(encoding="utf-8"))
 
     def read_params(self) -> dict[str, Any] | None:
         """The flat parameters the folder holds, or None for a new folder; a parameter an

@@ -89,6 +89,10 @@ class RunSpec:
 
     def _check_together(self) -> None:
         """Settings of different parts that cannot go together."""
+        if self.train.test_model == "best" and not self.data.val_frac:
+            raise ParameterError("test_model=best tests the epoch of lowest validation loss, "
+                                 "and val_frac is 0 (no validation set): set val_frac (e.g. "
+                                 "0.1), or test_model=last.")
         if self.scale.batched and self.uses_dropout():
             raise ParameterError("batched=true stacks the seeds of a model in layers without "
                                  "dropout, and this run trains with dropout: drop one of them "

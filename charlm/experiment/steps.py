@@ -30,7 +30,7 @@ from charlm.checkpoint import (
 from charlm.config import SPLITS, DataConfig
 from charlm.data import load_corpus, make_windows
 from charlm.device import resolve_device
-from charlm.errors import ParameterError
+from charlm.errors import CheckpointError, ParameterError
 from charlm.evaluate import window_losses
 from charlm.experiment import jobs
 from charlm.experiment.layout import MODELS_DIR, produced, producer
@@ -182,8 +182,12 @@ def _test_windows(folder: ModelFolder, ckpt: dict, batch_size: int) -> dict:
         if saved["losses"].size == ckpt["history"][-1].get("test_windows"):
             return saved
     source = folder.checkpoint  # the model the test set scored: the last epoch's, or best.pt
-    if ckpt["history"][-1].get("tested_epoch", ckpt["epoch"]) != ckpt["epoch"]:
+    tested = ckpt["history"][-1].get("tested_epoch", ckpt["epoch"])
+    if tested != ckpt["epoch"]:
         source, ckpt = folder.best, load_checkpoint(folder.best)
+        if ckpt["epoch"] != tested:
+            raise CheckpointError(f"{source} holds epoch {ckpt['epoch']}, not the tested "
+                                  f"epoch {tested}: delete {folder.path} to train it again.")
     net, vocab = model_of(ckpt, source)
     windows = make_windows(configs_of(ckpt).data, vocab=vocab)
     losses, correct = window_losses(net, windows.data, windows.test_starts, windows.seq_len,
@@ -198,7 +202,8 @@ def _run_row(model: str, seed: int, ckpt: dict) -> dict:
     cfg, last = configs_of(ckpt), ckpt["history"][-1]
     return {"model": model, "seed": seed, "cell": cfg.model.cell,
             "trained_with": last.get("trained_with", 1),
-            "hidden_size": cfg.model.hidden_size, "split": cfg.data.split,
+            "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout,
+            "split": cfg.data.split,
             "objective": cfg.train.objective, "lr": cfg.train.lr,
             "batch_size": cfg.train.batch_size, "epochs_done": ckpt["epoch"],
             "epochs": cfg.train.epochs, "train_loss": last["train_loss"],

@@ -13,6 +13,7 @@ notebook's markdown cells (its fixed prose and headings) are, but those tagged `
 from __future__ import annotations
 
 import base64
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,8 +75,20 @@ class ReportExporter(HTMLExporter):
         super().__init__(config=merged, **{**page, **kw})
 
     def from_notebook_node(self, nb, resources=None, **kw):
+        if "title" not in nb.metadata:  # the page's title: the report's, not the file's name
+            nb = copy.deepcopy(nb)
+            nb.metadata["title"] = page_title(nb)
         resources = {**(resources or {}), "contents": contents(nb)}
         return super().from_notebook_node(nb, resources=resources, **kw)
+
+
+def page_title(nb) -> str:
+    """The first level-1 heading the page shows (the report's title), in plain words."""
+    for markdown in _markdown_shown(nb):
+        for line in markdown.splitlines():
+            if line.startswith("# "):
+                return line[2:].replace("`", "").strip()
+    return "charlm report"
 
 
 def report_html(nb) -> str:

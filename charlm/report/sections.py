@@ -113,7 +113,8 @@ def training_configuration(d: ReportData) -> str:
         f"- **Objective**: `{t.objective}` ({objective})",
         _split_line(spec),
         f"- **Optimizer**: Adam, learning rate {schedule}, batch size {t.batch_size}, "
-        f"gradient clipping {t.grad_clip or 'none'}",
+        f"gradient clipping {t.grad_clip or 'none'}"
+        + (f", dropout {spec.model.dropout:g}" if spec.model.dropout else ""),
         f"- **Epochs**: {t.epochs}{steps}; seeds {spec.run.seeds}"
         + _together(d.metrics["runs"]),
         *(["- **Searched per model** (see Tuning; these replace the values above): "
@@ -129,9 +130,11 @@ def training_configuration(d: ReportData) -> str:
 def _tested(d: ReportData) -> str:
     """Which model the test set scored, and how often the best validation epoch was the last."""
     runs = d.metrics["runs"]
-    which = ("with each run's best validation epoch's model (`test_model=best`: best.pt"
-             if d.spec.train.test_model == "best" else
-             "with the last epoch's model (`test_model=last`")
+    if d.spec.train.test_model == "best":
+        earlier = int((runs.tested_epoch != runs.epochs_done).sum())
+        return (f"with each run's best validation epoch's model (`test_model=best`: best.pt; "
+                f"an epoch before the last in {earlier} of {len(runs)} runs)")
+    which = "with the last epoch's model (`test_model=last`"
     if "best_epoch" in runs and runs.best_epoch.notna().any():
         last = int((runs.best_epoch == runs.epochs_done).sum())
         which += (f"; the lowest validation loss was at the last epoch in {last} of "

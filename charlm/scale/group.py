@@ -21,13 +21,19 @@ from charlm.best import BestSoFar
 from charlm.config import Configs, ExecutionConfig, ModelConfig, TrainConfig
 from charlm.data import make_windows
 from charlm.device import resolve_device, set_precision
-from charlm.errors import CheckpointError
+from charlm.errors import CheckpointError, ParameterError
 from charlm.folder import ModelFolder
 from charlm.models import CharRNN
 from charlm.resume import resumable_checkpoint, say_interrupted
 from charlm.scale.stacked import StackedCharRNN, clip_per_model, stacked_loss
 from charlm.step import Step, adam, can_capture
 from charlm.train import finish_epoch, steps_per_epoch, train, train_epoch
+
+
+def _check_dropout(configs) -> None:
+    if any(c.model.dropout for c in configs):
+        raise ParameterError("the stacked layers have no dropout: train models with dropout "
+                             "one by one (batched=false).")
 
 
 def _check_group(configs: list[Configs]) -> None:
@@ -65,6 +71,7 @@ def train_group(configs: list[Configs], out_dirs: list[Path] | None = None,
     graph: on CUDA, capture the step in a CUDA graph (if capture fails: one by one).
     """
     _check_group(configs)
+    _check_dropout(configs)
     execution = execution or ExecutionConfig()
     device = resolve_device(execution.device)
     set_precision(execution.precision)
