@@ -34,14 +34,15 @@ def _probe(configs: Configs, spec: RunSpec, windows: Windows) -> tuple[float, fl
     training windows: the probe's model is thrown away, and nothing reads its numbers)."""
     device = resolve_device(spec.execution.device)
     windows = windows.to(device)
-    train = dataclasses.replace(configs.train, max_steps=PROBE_STEPS)
-    torch.manual_seed(train.seed)
+    torch.manual_seed(configs.train.seed)
     model = CharRNN(windows.vocab.size, configs.model, fused=spec.execution.fused).to(device)
-    stepper = ModelStep(model, adam(model.parameters(), train.lr, device, graph=False), windows,
-                        train)
-    steps = min(PROBE_STEPS, steps_per_epoch(windows.train_starts.numel(), train))
-    first, = train_epoch(stepper, windows, 1, 0, steps, progress=False)
-    per_step = first["train_seconds"] / max(1, steps)
+    optimizer = adam(model.parameters(), configs.train.lr, device, graph=False)
+    records = []
+    for steps in (1, PROBE_STEPS - 1):  # a warm-up step (allocations, threads), then timed
+        train = dataclasses.replace(configs.train, max_steps=steps)
+        records += train_epoch(ModelStep(model, optimizer, windows, train), windows, 1, 0,
+                               steps, progress=False)
+    per_step = records[-1]["train_seconds"] / records[-1]["steps"]
     starts = eval_subset(windows.train_starts, spec.execution.eval_batch_size)
     sync(device)
     start = time.perf_counter()

@@ -22,7 +22,7 @@ from charlm.config import DataConfig, field_names
 from charlm.data import CORPUS_ENV, check_comparable, default_corpus_path, load_corpus
 from charlm.device import available_device
 from charlm.errors import PipelineError
-from charlm.experiment import layout, steps
+from charlm.experiment import estimate, layout, steps
 from charlm.experiment.environment import code_record, describe_environment, notebook_hash
 from charlm.experiment.execute import execute
 from charlm.experiment.options import GenerationConfig
@@ -214,6 +214,18 @@ def corpus_found_from_here():
         os.environ.pop(CORPUS_ENV, None)
 
 
+def _say_estimate(run: Run, spec: RunSpec) -> None:
+    """How long the run's training and evaluation will take here, before they start (a run on
+    Ray trains elsewhere: not estimated here)."""
+    if spec.scale.executor == "ray":
+        return
+    left = estimate.seconds_left(run, spec)
+    if left is not None:
+        print(f"charlm: about {estimate.say(left)} of training and evaluation on this machine, "
+              f"one run at a time (timed on {estimate.PROBE_STEPS - 1} steps of each model); "
+              "the line per finished epoch refines it.", file=sys.stderr)
+
+
 @contextlib.contextmanager
 def _batch():
     """The kernels of the chain know they run in batch (no live plot: charlm/report/live.py)."""
@@ -271,6 +283,7 @@ def run_report(
         run.write_spec(spec)
         run.write_parameters_file(Path(parameters_file) if parameters_file else None)
         run.write_environment(describe_environment(spec.execution))
+        _say_estimate(run, spec)
         # executor=ray: one local instance for every notebook; a line per epoch meanwhile
         with ray_instance(spec.scale), EpochLines(run, spec), _batch():
             executed = run_steps(run, spec, progress)
