@@ -13,8 +13,8 @@ ARGS ?=
 .PHONY: setup data report test test-fast lint lab bench clean-venv lock strip-filter
 
 # What setup installs after torch: pyproject's ranges (the newest versions they allow), or with
-# LOCK=1 the exact versions CI tests, from requirements-lock.txt (Linux, Python >= 3.11.5), and
-# the project itself with --no-deps so that nothing moves. Switching needs a fresh .venv:
+# LOCK=1 the exact versions CI tests, from requirements-lock.txt (hashed; any platform, Python
+# >= 3.10), and the project itself with --no-deps so that nothing moves. Switching needs a fresh .venv:
 # make clean-venv setup LOCK=1. `make lock` rewrites the lock file.
 LOCK ?=
 LOCK_FILE := requirements-lock.txt
@@ -67,22 +67,11 @@ bench: data
 clean-venv:
 	rm -rf $(VENV)
 
-# The lock file: a fresh venv, torch first, then the project with its dev and ray extras at the
-# newest versions pyproject allows; pip freeze less charlm itself, torch's local label (+cpu)
-# dropped so that any torch 2.13.0 build satisfies it.
+# The lock file: every dependency of charlm and its dev, lab and ray extras, pinned with hashes
+# for every platform and Python that pyproject claims (uv pip compile --universal), torch left
+# out; versions already locked are kept (ARGS=--upgrade: the newest that fit). .ci/lock.py.
 lock:
 	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(PYTHON) -m venv "$$tmp"; \
-	"$$tmp/bin/python" -m pip install -q "$(TORCH)"; \
-	"$$tmp/bin/python" -m pip install -q ".[dev,lab,ray]"; \
-	{ printf '%s\n' \
-	  "# Exact versions of charlm's dependencies with its dev, lab and ray extras: what CI installs" \
-	  "# and tests (.ci/run; make setup LOCK=1). Made by \`make lock\` (a fresh venv, $(TORCH)" \
-	  "# first, then pip install '.[dev,lab,ray]', pip freeze --all less charlm and pip) with Python" \
-	  "# $$("$$tmp/bin/python" -c 'import platform as p; print(p.python_version(), "on", p.system(), p.machine())')." \
-	  "# For Linux and Python >= 3.11.5 (the newest numpy, scipy, soupsieve need that); another" \
-	  "# platform or Python makes its own with \`make lock\`. Install torch first, then this file," \
-	  "# then the project with --no-deps."; \
-	  "$$tmp/bin/python" -m pip freeze --all --exclude charlm --exclude pip | sed 's/^torch==\([^+]*\)+.*/torch==\1/'; \
-	} > $(LOCK_FILE).new; \
-	mv $(LOCK_FILE).new $(LOCK_FILE)
+	"$$tmp/bin/python" -m pip install -q uv tomli; \
+	"$$tmp/bin/python" .ci/lock.py $(ARGS)

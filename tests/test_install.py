@@ -59,3 +59,23 @@ def test_pip_install_dot_then_charlm_report_from_an_empty_folder(tmp_path, corpu
     version = subprocess.run([env / "bin" / "charlm", "--version"], capture_output=True,
                              text=True, env=environ, check=True).stdout
     assert version.startswith("charlm 0.1.0 (torch ")
+
+
+def test_the_lock_pins_every_dependency_with_hashes_but_torch():
+    """requirements-lock.txt (make lock): each requirement of pyproject and its extras pinned,
+    for every platform (markers), with hashes; torch and its CUDA libraries left out."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *(r for extra in ("dev", "lab", "ray")
+                                          for r in project["optional-dependencies"][extra])]
+    lock = (PROJECT_ROOT / "requirements-lock.txt").read_text()
+    pinned = {m.lower().replace("_", "-") for m in re.findall(r"^([A-Za-z0-9_.-]+)==", lock,
+                                                             flags=re.M)}
+    names = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in wanted}
+    assert names - pinned == {"torch"}
+    assert not {"torch", "nvidia-cublas"} & pinned
+    entries = re.split(r"\n(?=[A-Za-z])", lock.split("\n", 5)[-1])
+    assert all("--hash=sha256:" in e for e in entries if "==" in e)
+    assert "python_full_version < '3.11'" in lock  # the lowest Python claimed has its versions
