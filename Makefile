@@ -67,7 +67,7 @@ bench: data
 clean-venv:
 	rm -rf $(VENV)
 
-# The lock file: every dependency of charlm and its dev, lab and ray extras, pinned with hashes
+# The lock file: every dependency of charlm and its extras (dev, lab, ray, tensorboard), hashed,
 # for every platform and Python that pyproject claims (uv pip compile --universal), torch left
 # out; versions already locked are kept (ARGS=--upgrade: the newest that fit). .ci/lock.py.
 lock:

@@ -1,4 +1,4 @@
-"""Write requirements-lock.txt: every dependency of charlm and its dev, lab and ray extras, pinned
+"""Write requirements-lock.txt: every dependency of charlm and its extras (dev, lab, ray, tensorboard), pinned
 with hashes, for every platform and Python that pyproject.toml claims (`uv pip compile
 --universal`), torch left out (each machine installs its own build first: CPU, CUDA, MPS).
 
@@ -24,7 +24,7 @@ except ModuleNotFoundError:  # Python 3.10: make lock installs tomli beside uv
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements-lock.txt"
-EXTRAS = ("dev", "lab", "ray")
+EXTRAS = ("dev", "lab", "ray", "tensorboard")
 HEADER = """\
 # Exact versions of charlm's dependencies with its {extras} extras, with their hashes: what CI
 # installs and tests (.ci/run; make setup LOCK=1). For every platform and Python >= {python}

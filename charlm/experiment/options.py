@@ -8,6 +8,7 @@ changes re-run training (charlm.experiment.spec.training_parameters).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass
 
@@ -41,6 +42,9 @@ class RunConfig:
         False, "each seed its own random split (split_seed + seed), so that intervals over "
         "seeds cover the choice of test windows too, not only initialisation and data order on "
         "one test set", trains=True)
+    tensorboard: bool = param(False, "also write TensorBoard logs (per-epoch scalars, each "
+                              "run's parameters) under the run folder's tensorboard/: "
+                              "tensorboard --logdir reports overlays every run")
 
     def __post_init__(self) -> None:
         for key in ("models", "seeds"):
@@ -59,6 +63,10 @@ class RunConfig:
                 raise ParameterError(f"pairs: {pair!r} is invalid: each pair is two of the "
                                      f"models {self.models}.")
         boolean("split_per_seed", self.split_per_seed)
+        boolean("tensorboard", self.tensorboard)
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise ParameterError("tensorboard=true needs the tensorboard package: pip install "
+                                 "'charlm[tensorboard]' (or pip install tensorboard).")
 
 
 @dataclass

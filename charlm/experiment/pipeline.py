@@ -62,7 +62,8 @@ def parameters_read(notebook: layout.Notebook, spec: RunSpec) -> frozenset[str]:
         "01_explore_data": frozenset(data),
         "02_tune": training_parameters() | {"models"},
         "03_train": training_parameters(),
-        "04_evaluate": frozenset({"models", "seeds", "pairs", "split_per_seed", *data}),
+        "04_evaluate": frozenset({"models", "seeds", "pairs", "split_per_seed", "tensorboard",
+                                  *data}),
         "05_generate": frozenset({"models", "seeds", *field_names(GenerationConfig)}),
     }.get(notebook.name, frozenset(spec.params()))
 

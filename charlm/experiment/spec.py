@@ -35,7 +35,7 @@ PARTS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "run": 
 REMOVED = {"jobs": "several runs at once are executor=ray (a local Ray instance by default, "
                    "cpus_per_run each)"}
 # parameters added since: a run folder stored before one was added ran at this value
-ADDED = {"dropout": 0.0, "test_model": "last"}
+ADDED = {"dropout": 0.0, "test_model": "last", "tensorboard": False}
 
 
 def known_parameters() -> set[str]:
