@@ -56,7 +56,7 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
 lint: setup
-	$(PY) -m ruff check charlm tests benchmarks notebooks
+	$(PY) -m ruff check charlm tests benchmarks notebooks .ci
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

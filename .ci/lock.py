@@ -1,6 +1,7 @@
 """Write requirements-lock.txt: every dependency of charlm and its extras (dev, lab, ray,
-tensorboard), pinned with hashes, for every platform and Python that pyproject.toml claims (`uv pip compile
---universal`), torch left out (each machine installs its own build first: CPU, CUDA, MPS).
+tensorboard), pinned with hashes, for every platform and Python that pyproject.toml claims
+(`uv pip compile --universal`), torch left out (each machine installs its own build first:
+CPU, CUDA, MPS).
 
     python .ci/lock.py            # `make lock`: needs uv (pip install uv)
 
