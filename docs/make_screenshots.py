@@ -1,15 +1,21 @@
-"""Make docs/sampler.png: charlm's sampler widget in JupyterLab, after a Generate.
+"""Make the JupyterLab screenshots of docs/: real JupyterLab renderings, not mock-ups.
 
-A real JupyterLab rendering: headless Chromium opens a one-cell notebook in a local JupyterLab,
-runs the cell with a live kernel (so the widget is connected and the text streams in as it
-would for a user), and the screenshot is cropped to that cell and its widget. Run from the
-repository root, with the project's virtual environment (needs `chromium` on PATH and the
-`websocket-client` package, which JupyterLab's server already depends on):
+Headless Chromium opens a one-cell notebook in a local JupyterLab and runs the cell with a live
+kernel, and the screenshot is cropped to that cell and its output:
 
-    .venv/bin/python docs/make_sampler_screenshot.py
+- `sampler` (docs/sampler.png): notebook 05's sampler widget after a Generate (needs the run
+  folder reports/fast);
+- `live` (docs/live_plot.png): notebook 03's live loss plot while LSTM and GRU train (a short
+  smoke-sized run of its own, in /tmp), taken mid-run, beside the progress bar.
 
-It writes /tmp/samplerdemo/demo.ipynb, starts `jupyter lab` on port 8899 (no token), drives
-Chromium over the DevTools protocol on port 9229, writes docs/sampler.png, and stops both.
+Run from the repository root, with the project's virtual environment (needs `chromium` on PATH
+and the `websocket-client` package, which JupyterLab's server already depends on):
+
+    .venv/bin/python docs/make_screenshots.py sampler
+    .venv/bin/python docs/make_screenshots.py live
+
+It writes /tmp/charlm-screens/demo.ipynb, starts `jupyter lab` on port 8899 (no token), drives
+Chromium over the DevTools protocol on port 9229, writes the PNG, and stops both.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = Path("/tmp/samplerdemo")
-OUT = ROOT / "docs" / "sampler.png"
+DEMO = Path("/tmp/charlm-screens")
 LAB_PORT, CDP_PORT = 8899, 9229
 WIDTH, HEIGHT = 1300, 1100
 
-CELL = """\
+SCENES = {
+    "sampler": {
+        "out": ROOT / "docs" / "sampler.png",
+        "cell": """\
 from charlm.experiment.run import Run
 from charlm.experiment.sampler import Sampler
 
@@ -38,18 +46,43 @@ s = Sampler(run, run.read_spec())
 s.model.value, s.prompt.value = "gru", "ROMEO:"
 s.temperature.value, s.length.value = 0.8, 340
 s.generate()
-s.widget"""
+s.widget""",
+        # the text has streamed in, and the kernel is done
+        "ready": "((document.querySelector('.widget-textarea textarea')||{}).value||'')"
+                 ".length >= 340",
+        "idle": True,
+    },
+    "live": {
+        "out": ROOT / "docs" / "live_plot.png",
+        "cell": """\
+from charlm.experiment import steps
+from charlm.experiment.profiles import resolve
+from charlm.experiment.run import Run
+from charlm.report import live
+
+spec = resolve("smoke", {"models": ["lstm", "gru"], "seeds": [0, 1], "tune_space": {},
+                         "epochs": 4, "max_steps": 60})
+run = Run("live-demo")
+with live.LivePlot(run, spec, every=1.0):  # notebook 03's training cell
+    history = steps.train_model(run, spec)""",
+        # mid-run: the figure has the validation points of a few epochs, training goes on
+        "ready": "document.querySelectorAll('.jp-OutputArea-output img').length > 0 && "
+                 "(document.querySelector('.jp-Notebook').innerText.match(/epoch [3-4]/) "
+                 "|| []).length > 0",
+        "idle": False,
+    },
+}
 
 
-def write_notebook() -> None:
+def write_notebook(cell: str) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(CELL)]
+    nb.cells = [nbformat.v4.new_code_cell(cell)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     DEMO.mkdir(parents=True, exist_ok=True)
-    if not (DEMO / "reports").exists():  # so the cell can say Run("reports/fast")
+    if not (DEMO / "reports").is_symlink():  # so the cell can say Run("reports/fast")
         (DEMO / "reports").symlink_to(ROOT / "reports")
     nbformat.write(nb, DEMO / "demo.ipynb")
     # no "would you like news" pop-up
@@ -101,7 +134,7 @@ class Page:
         raise RuntimeError(f"timed out waiting for {what}")
 
 
-def screenshot() -> None:
+def screenshot(scene: dict) -> None:
     from PIL import Image
 
     page_ = Page()
@@ -118,9 +151,9 @@ def screenshot() -> None:
     page_.until(kernel, 120, "the kernel")
     page_.js("jupyterapp.commands.execute('application:toggle-left-area')")
     page_.js("jupyterapp.commands.execute('notebook:run-all-cells')")
-    page_.until("((document.querySelector('.widget-textarea textarea')||{}).value||'')"
-                ".length >= 340", 300, "the generated text")
-    page_.until(kernel, 60, "the kernel to finish")
+    page_.until(scene["ready"], 600, "the cell's output")
+    if scene["idle"]:
+        page_.until(kernel, 60, "the kernel to finish")
     # a fresh cell below takes the selection, so the cell shown is drawn unselected
     page_.js("jupyterapp.commands.execute('notebook:insert-cell-below')")
     page_.js("jupyterapp.commands.execute('notebook:enter-command-mode')")
@@ -134,12 +167,16 @@ def screenshot() -> None:
     left, top, right, bottom = box
     img = img.crop((int(left), int(top) - 6, int(right) + 8, int(bottom)))
     img = img.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
-    img.save(OUT, optimize=True)
-    print(f"wrote {OUT}: {img.width}x{img.height}, {OUT.stat().st_size} bytes")
+    img.save(scene["out"], optimize=True)
+    print(f"wrote {scene['out']}: {img.width}x{img.height}, {scene['out'].stat().st_size} bytes")
 
 
 def main() -> None:
-    write_notebook()
+    name = sys.argv[1] if len(sys.argv) > 1 else "sampler"
+    if name not in SCENES:
+        raise SystemExit(f"usage: make_screenshots.py {{{','.join(SCENES)}}}")
+    scene = SCENES[name]
+    write_notebook(scene["cell"])
     bin_ = Path(sys.executable).parent
     lab = subprocess.Popen(
         [str(bin_ / "jupyter"), "lab", "--no-browser", "--allow-root", f"--port={LAB_PORT}",
@@ -154,7 +191,7 @@ def main() -> None:
              f"--remote-debugging-port={CDP_PORT}", f"--window-size={WIDTH},{HEIGHT}",
              f"--user-data-dir={DEMO / 'chrome'}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        screenshot()
+        screenshot(scene)
     finally:
         for proc in (chrome, lab):
             if proc is not None:
