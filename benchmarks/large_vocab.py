@@ -35,6 +35,7 @@ from common import RESULTS, write
 from charlm.config import ModelConfig
 from charlm.data import default_corpus_path, load_text
 from charlm.experiment.environment import describe_environment
+from charlm.experiment.run import Run
 from charlm.fused import fused_rnn
 from charlm.models import CharRNN
 from charlm.report.tables import hardware_line
@@ -137,8 +138,8 @@ def report_run(text: str, out: Path, overrides: list[str]) -> dict:
         (out / "large_vocab_report.log").write_text(done.stdout + done.stderr)
         if done.returncode:
             raise SystemExit(f"the report failed: see {out / 'large_vocab_report.log'}")
-        runs = pd.read_csv(Path(tmp) / "reports" / "big" / "runs.csv")
-        steps = json.loads((Path(tmp) / "reports" / "big" / "steps.json").read_text())
+        big = Run(Path(tmp) / "reports" / "big")
+        runs, steps = big.read_metrics()["runs"], big.read_steps()
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"command": "charlm report --profile fast " + " ".join(f"-p {o}" for o in overrides),
             "characters": len(text), "vocabulary": len(set(text)), "seconds": seconds,

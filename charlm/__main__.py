@@ -218,7 +218,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="output folder (default: compare-<A>-vs-<B> beside A)")
     p.set_defaults(func=cmd_compare)
-    p = sub.add_parser("export", help="re-export a run's report.html and report.md from its "
+    p = sub.add_parser("export", help="re-export a run's report (HTML and Markdown) from its "
                                       "report notebook (after editing it), running nothing")
     p.add_argument("run_dir", help="a run folder, e.g. reports/fast")
     p.add_argument("--notebook", default=None,

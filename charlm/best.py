@@ -1,12 +1,13 @@
-"""The best validation epoch: best.pt beside checkpoint.pt, and which model the test set scores.
+"""The best validation epoch: its own checkpoint (ModelFolder.best), and which model the test set
+scores.
 
 After every epoch with a validation set, the model's loss on the per-epoch validation windows
 (the same windows every epoch: `eval_windows` of them) is compared with the lowest so far. A
-lower one is written to `best.pt` (a checkpoint without the optimizer: `charlm evaluate` and
-`charlm generate` read it as any other). The history's rows say which epoch that is
-(`best_epoch`, by `val_select_loss`), and the last row says whose model the test set scored
-(`tested_epoch`): the last epoch's (`test_model="last"`, the reference) or the best one's
-(`test_model="best"`, as nanoGPT keeps its best validation checkpoint).
+lower one is written to the model folder's best checkpoint (one without the optimizer:
+`charlm evaluate` and `charlm generate` read it as any other). The history's rows say which
+epoch that is (`best_epoch`, by `val_select_loss`), and the last row says whose model the test
+set scored (`tested_epoch`): the last epoch's (`test_model="last"`, the reference) or the best
+one's (`test_model="best"`, as nanoGPT keeps its best validation checkpoint).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def select_loss(model, windows: Windows, eval_windows: int | None, batch_size: i
 
 class BestSoFar:
     """One training run's best epoch: its state_dict in memory once seen in this process, and
-    in `best.pt` with a folder (where a resumed run finds it)."""
+    in the folder's best checkpoint (where a resumed run finds it)."""
 
     def __init__(self, folder: ModelFolder | None = None):
         self.folder = folder
@@ -60,7 +61,7 @@ class BestSoFar:
         """A copy of `model` holding the weights of the best epoch, `epoch` (the history's)."""
         if self.state is None:
             saved = load_checkpoint(self.folder.best)
-            if saved["epoch"] != epoch:  # killed between best.pt and the checkpoint, say
+            if saved["epoch"] != epoch:  # killed between the two checkpoints, say
                 raise CheckpointError(
                     f"{self.folder.best} holds epoch {saved['epoch']}, and the history's best "
                     f"epoch is {epoch}: it belongs to another run. Delete {self.folder.path} "

@@ -161,7 +161,7 @@ class TrainConfig:
     eval_windows: int | None = param(None, "per-epoch validation on this many windows; None = "
                                      "all")
     test_model: str = param("last", 'the model the test set scores: "last" (the final epoch\'s, '
-                            'the reference) or "best" (the lowest validation loss: best.pt)')
+                            'the reference) or "best" (the epoch of lowest validation loss)')
 
     def __post_init__(self) -> None:
         positive_int("epochs", self.epochs)

@@ -163,7 +163,7 @@ def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs:
                  test: bool = True, eval_batch_size: int = ExecutionConfig.eval_batch_size,
                  best: BestSoFar | None = None) -> None:
     """Evaluate a trained epoch, checkpoint it (with folder), and append its record to history.
-    With a validation set, the best epoch so far is kept (best.pt, charlm/best.py), and the
+    With a validation set, the best epoch so far is kept (its checkpoint, charlm/best.py), and the
     last epoch is scored with the model `test_model` names.
 
     test=False: the last epoch is scored on validation only (a sweep's trial)."""

@@ -242,7 +242,7 @@ def _batch():
 
 
 def export_run(run_dir: str | Path, notebook: str | Path | None = None) -> Run:
-    """Re-export a run's report.html and report.md from its executed report notebook (after an
+    """Re-export a run's report (HTML, Markdown) from its executed report notebook (after an
     edit in JupyterLab, say), or from `notebook`; nothing is executed."""
     run = Run(run_dir)
     if not run.root.is_dir() or not run.params_file.exists():

@@ -125,7 +125,7 @@ class Run:
 
     def write_parameters_file(self, source: Path | None) -> None:
         """A copy of the parameters file (-f) the run was given, or none (an older copy would
-        describe other parameters); params.json holds the result."""
+        describe other parameters); the resolved parameters are the run's own file."""
         if source is None:
             (self.root / PARAMETERS_COPY).unlink(missing_ok=True)
         else:

@@ -181,7 +181,7 @@ def _test_windows(folder: ModelFolder, ckpt: dict, batch_size: int) -> dict:
         saved = load_test_windows(folder)
         if saved["losses"].size == ckpt["history"][-1].get("test_windows"):
             return saved
-    source = folder.checkpoint  # the model the test set scored: the last epoch's, or best.pt
+    source = folder.checkpoint  # the model the test set scored: the last epoch's, or the best's
     tested = ckpt["history"][-1].get("tested_epoch", ckpt["epoch"])
     if tested != ckpt["epoch"]:
         source, ckpt = folder.best, load_checkpoint(folder.best)

@@ -132,8 +132,8 @@ def _tested(d: ReportData) -> str:
     runs = d.metrics["runs"]
     if d.spec.train.test_model == "best":
         earlier = int((runs.tested_epoch != runs.epochs_done).sum())
-        return (f"with each run's best validation epoch's model (`test_model=best`: best.pt; "
-                f"an epoch before the last in {earlier} of {len(runs)} runs)")
+        return (f"with each run's best validation epoch's model (`test_model=best`, its own "
+                f"checkpoint; an epoch before the last in {earlier} of {len(runs)} runs)")
     which = "with the last epoch's model (`test_model=last`"
     if "best_epoch" in runs and runs.best_epoch.notna().any():
         last = int((runs.best_epoch == runs.epochs_done).sum())

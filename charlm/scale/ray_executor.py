@@ -94,7 +94,7 @@ def ray_instance(scale: ScaleConfig):
 def _train_epoch_remotely(configs: Configs, execution: ExecutionConfig, trial: bool,
                           checkpoint: bytes | None, epoch: int, text: str, threads: int,
                           best: bytes | None = None) -> dict[str, bytes]:
-    """A Ray task: train `epoch` of one run from its checkpoint (and best.pt, the best epoch
+    """A Ray task: train `epoch` of one run from its checkpoint (and the best epoch's
     so far); the run's files, as bytes."""
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="charlm-run-") as tmp:
