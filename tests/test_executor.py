@@ -59,8 +59,10 @@ def test_ray_equals_local(local_run, local_ray, tmp_path):
     for model, scores in local["scores"].items():  # to 1e-6, as every number here (SAME)
         assert choice["scores"][model] == pytest.approx(scores, rel=1e-6)
     folder = run.model("lstm", 0)  # the driver wrote every file a local run writes
-    assert {p.name for p in folder.path.iterdir()} == {
-        "checkpoint.pt", "history.csv", "step_losses.csv", "vocab.json", "test_windows.pt"}
+    files = {p.name for p in folder.path.iterdir()}
+    assert files == {p.name for p in local_run[3].model("lstm", 0).path.iterdir()} == {
+        "checkpoint.pt", "best.pt", "history.csv", "step_losses.csv", "vocab.json",
+        "test_windows.pt"}
     # each epoch's step losses come back from its task; the driver puts them after the others
     pd.testing.assert_frame_equal(folder.read_step_losses(),
                                   local_run[3].model("lstm", 0).read_step_losses(), **SAME)

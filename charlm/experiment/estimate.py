@@ -39,7 +39,9 @@ def _probe(configs: Configs, spec: RunSpec, windows: Windows) -> tuple[float, fl
     optimizer = adam(model.parameters(), configs.train.lr, device, graph=False)
     records = []
     for steps in (1, PROBE_STEPS - 1):  # a warm-up step (allocations, threads), then timed
-        train = dataclasses.replace(configs.train, max_steps=steps)
+        # a small learning rate: the pace does not depend on it, and no probe diverges
+        train = dataclasses.replace(configs.train, max_steps=steps, lr=1e-6, min_lr=None,
+                                    warmup_steps=0)
         records += train_epoch(ModelStep(model, optimizer, windows, train), windows, 1, 0,
                                steps, progress=False)
     per_step = records[-1]["train_seconds"] / records[-1]["steps"]
