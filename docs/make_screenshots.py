@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -65,10 +66,9 @@ spec = resolve("smoke", {"models": ["lstm", "gru"], "seeds": [0, 1], "tune_space
 run = Run("live-demo")
 with live.LivePlot(run, spec, every=1.0):  # notebook 03's training cell
     history = steps.train_model(run, spec)""",
-        # mid-run: the figure has the validation points of a few epochs, training goes on
-        "ready": "document.querySelectorAll('.jp-OutputArea-output img').length > 0 && "
-                 "(document.querySelector('.jp-Notebook').innerText.match(/epoch [3-4]/) "
-                 "|| []).length > 0",
+        # mid-run: the figure is drawn, then a few epochs later (training goes on)
+        "ready": "document.querySelectorAll('.jp-OutputArea-output img').length > 0",
+        "settle": 40,
         "idle": False,
     },
 }
@@ -152,6 +152,7 @@ def screenshot(scene: dict) -> None:
     page_.js("jupyterapp.commands.execute('application:toggle-left-area')")
     page_.js("jupyterapp.commands.execute('notebook:run-all-cells')")
     page_.until(scene["ready"], 600, "the cell's output")
+    time.sleep(scene.get("settle", 0))
     if scene["idle"]:
         page_.until(kernel, 60, "the kernel to finish")
     # a fresh cell below takes the selection, so the cell shown is drawn unselected
@@ -176,6 +177,7 @@ def main() -> None:
     if name not in SCENES:
         raise SystemExit(f"usage: make_screenshots.py {{{','.join(SCENES)}}}")
     scene = SCENES[name]
+    shutil.rmtree(DEMO / "live-demo", ignore_errors=True)  # the live scene trains from scratch
     write_notebook(scene["cell"])
     bin_ = Path(sys.executable).parent
     lab = subprocess.Popen(
