@@ -147,7 +147,9 @@ def report_run(text: str, out: Path, overrides: list[str]) -> dict:
         big = Run(Path(tmp) / "reports" / "big")
         runs, steps = big.read_metrics()["runs"], big.read_steps()
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    said = [line for line in done.stderr.splitlines() if line.startswith("charlm: about ")]
     return {"command": "charlm report --profile fast " + " ".join(f"-p {o}" for o in overrides),
+            "estimate said up front": said[0] if said else None,
             "characters": len(text), "vocabulary": len(set(text)), "seconds": seconds,
             "peak MB (largest process)": peak,
             "notebook seconds": {k: round(v.get("seconds", 0)) for k, v in steps.items()},
