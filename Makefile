@@ -1,5 +1,5 @@
 # charlm: `make report` sets everything up and produces the report; `make test` runs the tests
-# (`make test-fast`: the unit tests only, under a minute). All create .venv on first use.
+# (`make test-fast`: the unit tests only, without the notebook chain). All create .venv on first use.
 
 PYTHON ?= python3
 VENV ?= .venv
