@@ -20,6 +20,7 @@ from charlm.data import Windows, make_windows
 from charlm.device import resolve_device, sync
 from charlm.evaluate import eval_subset, window_losses
 from charlm.experiment import jobs
+from charlm.experiment.progress import minutes
 from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
 from charlm.models import CharRNN
@@ -81,7 +82,4 @@ def seconds_left(run: Run, spec: RunSpec) -> float | None:
     return total
 
 
-def say(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+say = minutes  # a duration as the epoch lines say it (charlm.experiment.progress)

@@ -39,7 +39,8 @@ def watched(run: Run, spec: RunSpec) -> list[Watched]:
             for j in jobs.all_jobs(run, spec)]
 
 
-def _minutes(seconds: float) -> str:
+def minutes(seconds: float) -> str:
+    """A duration as people say it: seconds, minutes or hours."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
@@ -131,7 +132,7 @@ class EpochLines:
         left_job = (job.epochs - epoch) * own
         left_all = (self.total - self.done) * pace
         tail = f"; {job.name} done" if epoch >= job.epochs else \
-            f"; ~{_minutes(left_job)} left for it"
+            f"; ~{minutes(left_job)} left for it"
         return (f"charlm: {job.name} epoch {epoch}/{job.epochs}: train {record['train_loss']:.4f}"
-                f"{val_text}, {seconds:.0f} s{tail}, ~{_minutes(left_all)} for all training "
+                f"{val_text}, {seconds:.0f} s{tail}, ~{minutes(left_all)} for all training "
                 f"({self.done}/{self.total} epochs)")
