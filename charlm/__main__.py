@@ -4,16 +4,17 @@ and a shareable report. Each command has its own --help."""
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
 
 from charlm.config import (
-    CELLS,
     DEVICES,
     OBJECTIVES,
     SPLITS,
@@ -33,18 +34,19 @@ from charlm.errors import CharlmError
 
 def _add_config_args(parser: argparse.ArgumentParser, *classes) -> None:
     """One --option per dataclass field, typed from its default, described by its declaration."""
-    choices = {"cell": CELLS, "device": DEVICES, "objective": OBJECTIVES, "split": SPLITS}
+    choices = {"device": DEVICES, "objective": OBJECTIVES, "split": SPLITS}
     for cls in classes:
         group = parser.add_argument_group(cls.__name__)
         helps = field_help(cls)
         for f in dataclasses.fields(cls):
             flag = "--" + f.name.replace("_", "-")
-            text = f"{helps.get(f.name, '')} (default {f.default!r})".lstrip()
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            text = f"{helps.get(f.name, '')} (default {default!r})".lstrip()
             if f.type in ("bool",) or isinstance(f.default, bool):
                 group.add_argument(flag, type=_bool, default=f.default, metavar="BOOL",
                                    help=text)
             else:
-                group.add_argument(flag, type=_typed(f), default=f.default,
+                group.add_argument(flag, type=_typed(f), default=default,
                                    choices=choices.get(f.name), help=text.replace("%", "%%"))
 
 
@@ -62,7 +64,16 @@ def _typed(field):
         return lambda s: None if s.lower() == "none" else int(s)
     if "float" in kind:
         return lambda s: None if s.lower() == "none" else float(s)
+    if "dict" in kind:  # model_args: a literal, e.g. "{'kernel': 3}"
+        return _literal
     return str
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Python or JSON literal") from exc
 
 
 def cmd_train(args) -> None:
@@ -71,7 +82,7 @@ def cmd_train(args) -> None:
 
     cfg = Configs.from_flat({k: v for k, v in vars(args).items() if k in Configs.names()})
     execution = ExecutionConfig(**{k: getattr(args, k) for k in field_names(ExecutionConfig)})
-    out = ModelFolder(Path(args.out or f"runs/{cfg.model.cell}"))
+    out = ModelFolder(Path(args.out or f"runs/{re.sub(r'[^A-Za-z0-9_.-]', '_', cfg.model.cell)}"))
     result = run_training(cfg.data, cfg.model, cfg.train, out_dir=out.path, execution=execution)
     last = result.history[-1]
     keys = ("epoch", "train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy",

@@ -13,7 +13,8 @@ from charlm.config import Configs
 from charlm.data import Vocab
 from charlm.errors import CheckpointError
 from charlm.folder import ModelFolder
-from charlm.models import CharRNN
+from charlm.kinds import is_import_path
+from charlm.models import build
 
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
@@ -95,7 +96,10 @@ def model_of(ckpt: dict, path: str | Path = "the checkpoint", expect_cell: str |
             f"{path} was trained on another vocabulary ({vocab.size} characters, this data has "
             f"{expect_vocab.size}): evaluate it on the text it was trained on."
         )
-    model = CharRNN(vocab.size, cfg)
+    if is_import_path(cfg.cell):  # the checkpoint holds its weights; the class is imported
+        print(f"charlm: {path} holds a model of user code, {cfg.cell}: importing it to rebuild "
+              "the model (its weights are plain tensors; nothing is unpickled)")
+    model = build(vocab.size, cfg, configs_of(ckpt).data.seq_len)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charlm.errors import ParameterError
+from charlm.kinds import IMPORT_PATH, RECURRENT, is_import_path, kinds
 
-CELLS = ("lstm", "gru", "rnn")
+CELLS = RECURRENT  # the reference's cells (the train command's --cell)
 OBJECTIVES = ("last", "all")
 SPLITS = ("random", "contiguous")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -126,18 +127,35 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The recurrent network: cell type and size (vocab_size comes from the data)."""
+    """The network: its kind and size (vocab_size comes from the data, seq_len too)."""
 
-    cell: str = param("lstm", "lstm | gru | rnn (the run's models name their own)")
-    hidden_size: int = param(128, "units per recurrent layer")
-    num_layers: int = param(2, "stacked recurrent layers")
+    cell: str = param("lstm", "the model's kind: lstm | gru | rnn | transformer | mingru | "
+                      "minlstm, or your class, package.module:Class or file.py:Class (the run's "
+                      "models name their own)")
+    hidden_size: int = param(128, "units per recurrent layer (lstm, gru, rnn); the other kinds "
+                             "match the parameters of an LSTM of this size unless width is set")
+    num_layers: int = param(2, "stacked layers (recurrent layers, Transformer blocks)")
     dropout: float = param(0.0, "dropout on each recurrent layer's output, the top one before "
                            "the head included (char-rnn's); 0 = none (the reference)")
+    width: int | None = param(None, "transformer, mingru, minlstm: the model width; None = the "
+                              "width whose parameter count is nearest an LSTM's of hidden_size "
+                              "x num_layers (-h<width> in a model name sets it)")
+    heads: int = param(4, "transformer: attention heads (the width is a multiple of them)")
+    model_args: dict = param(help="your class's other keyword arguments, by name (e.g. "
+                             "{'kernel': 3}); vocab_size, seq_len and the fields above are "
+                             "filled in where its constructor declares them", factory=dict)
 
     def __post_init__(self) -> None:
-        choice("cell", self.cell, CELLS)
+        if not is_import_path(self.cell):
+            choice("cell", self.cell, kinds())
         positive_int("hidden_size", self.hidden_size)
         positive_int("num_layers", self.num_layers)
+        positive_int("width", self.width, allow_none=True)
+        positive_int("heads", self.heads)
+        if not isinstance(self.model_args, dict) or not all(
+                isinstance(k, str) and k.isidentifier() for k in self.model_args):
+            raise ParameterError(f"model_args={self.model_args!r} is invalid: a dict of keyword "
+                                 "argument name -> value, e.g. {'kernel': 3}.")
         ok = isinstance(self.dropout, (int, float)) and not isinstance(self.dropout, bool)
         if not ok or not 0 <= self.dropout < 1:
             raise ParameterError(f"dropout={self.dropout!r} is invalid: it must be at least 0 "
@@ -254,17 +272,22 @@ def setting_part(key: str) -> type:
 def parse_model_name(name: str, base: ModelConfig | None = None):
     """A model name -> (ModelConfig, split or None).
 
-    "lstm": the cell with the run's sizes; "gru-h149": hidden size 149; "lstm@contiguous": trained
-    and tested on that split instead of the run's.
+    "lstm": the kind with the run's sizes; "gru-h149": hidden size 149 (for transformer, mingru
+    and minlstm, -h sets the width); "lstm@contiguous": trained and tested on that split instead
+    of the run's; "examples/my_cell.py:MyCell" or "package.module:MyCell": the user's class.
     """
     base = base or ModelConfig()
-    m = re.fullmatch(r"([a-z]+)(?:-h(\d+))?(?:@([a-z]+))?", str(name))
-    if not m or m.group(1) not in CELLS or (m.group(3) and m.group(3) not in SPLITS):
+    path = re.fullmatch(rf"({IMPORT_PATH.pattern})(?:@([a-z]+))?", str(name))
+    m = None if path else re.fullmatch(r"([a-z]+)(?:-h(\d+))?(?:@([a-z]+))?", str(name))
+    split = path.group(path.lastindex) if path and path.lastindex > 3 else m and m.group(3)
+    if (not (path or m) or (m and m.group(1) not in kinds())
+            or (split and split not in SPLITS)):
         raise ParameterError(
-            f"model name {name!r} is invalid: use a cell ({', '.join(CELLS)}), optionally "
-            f"followed by -h<hidden_size> and @<split> ({', '.join(SPLITS)}), e.g. gru-h149, "
-            "lstm@contiguous."
+            f"model name {name!r} is invalid: use a kind ({', '.join(kinds())}), optionally "
+            f"followed by -h<size> and @<split> ({', '.join(SPLITS)}), e.g. gru-h149, "
+            "lstm@contiguous; or your class as file.py:Class or package.module:Class."
         )
-    hidden = int(m.group(2)) if m.group(2) else base.hidden_size
-    return (ModelConfig(cell=m.group(1), hidden_size=hidden, num_layers=base.num_layers,
-                        dropout=base.dropout), m.group(3))
+    size = {} if path or not m.group(2) else {
+        "hidden_size" if m.group(1) in RECURRENT else "width": int(m.group(2))}
+    cell = path.group(1) if path else m.group(1)
+    return dataclasses.replace(base, cell=cell, **size), split or None

@@ -18,7 +18,7 @@ from charlm.device import resolve_device, set_precision, sync
 from charlm.errors import ParameterError, TrainingDivergedError
 from charlm.evaluate import eval_subset, summarize, window_losses
 from charlm.folder import ModelFolder
-from charlm.models import CharRNN
+from charlm.models import build
 from charlm.resume import resumable_checkpoint, say_interrupted
 from charlm.step import ModelStep, Step, adam
 
@@ -206,7 +206,7 @@ def finish_epoch(model, optimizer_state: dict | None, windows: Windows, configs:
 
 
 def train(
-    model: CharRNN,
+    model: torch.nn.Module,
     windows: Windows,
     cfg: TrainConfig,
     out_dir: str | Path | None = None,
@@ -260,7 +260,7 @@ def train(
 
 @dataclass
 class TrainResult:
-    model: CharRNN
+    model: torch.nn.Module
     windows: Windows
     history: list[dict]
 
@@ -285,7 +285,7 @@ def run_training(
         torch.use_deterministic_algorithms(True, warn_only=True)
     windows = make_windows(data_cfg, text=text).to(device)
     torch.manual_seed(train_cfg.seed)
-    model = CharRNN(windows.vocab.size, model_cfg, fused=execution.fused)
+    model = build(windows.vocab.size, model_cfg, data_cfg.seq_len, fused=execution.fused)
     history = train(model, windows, train_cfg, out_dir, data_cfg, progress, test, until,
                     execution.eval_batch_size)
     return TrainResult(model, windows, history)

@@ -86,3 +86,12 @@ def test_large_vocabulary_benchmark_tiny(tmp_path, corpus_text):
     from large_vocab import VOCAB, synthetic_text
 
     assert len(set(synthetic_text(chars=10))) == VOCAB  # every character at least once
+
+
+def test_zoo_step_benchmark_tiny(tmp_path, corpus_text):
+    subprocess.run([sys.executable, str(BENCH / "zoo_step.py"), "--tiny", "--out",
+                    str(tmp_path)], check=True, capture_output=True, timeout=300)
+    df = pd.read_csv(tmp_path / "zoo_step_tiny.csv")
+    assert list(df.model) == ["lstm", "gru", "transformer", "mingru"]
+    assert (df["ms per step (median)"] > 0).all() and (df["GFLOPs per step"] > 0).all()
+    assert df.loc[df.model == "gru", "x gru's time"].iloc[0] == 1.0

@@ -15,7 +15,11 @@ from charlm.experiment.options import GenerationConfig, RunConfig
 @pytest.mark.parametrize(
     "make,match",
     [
-        (lambda: ModelConfig(cell="transformer"), "cell='transformer'.*lstm, gru, rnn"),
+        (lambda: ModelConfig(cell="transfomer"), "cell=.transfomer.*lstm, gru, rnn, mingru"),
+        (lambda: ModelConfig(model_args={"a b": 1}), "model_args=.*keyword argument name"),
+        (lambda: RunConfig(per_model={"rnn": {"lr": 1}}), "per_model: .rnn. is not one of"),
+        (lambda: RunConfig(per_model={"lstm": {"epochs": 1}}), "cannot be set per model"),
+        (lambda: RunConfig(per_model={"lstm": {"lr": -1}}), "lr=-1 is invalid"),
         (lambda: ModelConfig(hidden_size=0), "hidden_size=0.*positive integer"),
         (lambda: TrainConfig(epochs=-1), "epochs=-1"),
         (lambda: TrainConfig(batch_size=0), "batch_size=0"),

@@ -55,7 +55,7 @@ CORE = [p for p in MODULES if _layer(_name(p)) == "core" and p.name != "__main__
 def test_the_layers_exist_and_hold_the_modules():
     for sub in SUBPACKAGES:
         assert (PACKAGE / sub / "__init__.py").exists()
-    assert {p.name for p in CORE} >= {"errors.py", "config.py", "data.py", "models.py",
+    assert {p.name for p in CORE} >= {"errors.py", "config.py", "data.py", "kinds.py",
                                       "train.py", "evaluate.py", "checkpoint.py", "generate.py"}
 
 
@@ -69,7 +69,8 @@ def test_the_core_imports_no_subpackage(path):
 def test_stats_imports_neither_torch_nor_files(path):
     imports = _imports(path)
     assert not [m for m in imports if m.split(".")[0] == "torch"]
-    allowed = ("charlm.stats", "charlm.errors", "charlm.config", "charlm.reference")
+    allowed = ("charlm.stats", "charlm.errors", "charlm.config", "charlm.reference",
+               "charlm.kinds")
     assert not [m for m in imports if m.startswith("charlm") and not m.startswith(allowed)]
     assert not [m for m in imports if m.split(".")[0] in ("pathlib", "os", "io", "json")]
     calls = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")

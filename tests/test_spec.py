@@ -65,7 +65,7 @@ def test_bad_overrides_are_refused(overrides, match):
 
 def test_unknown_profile_lists_the_known_ones():
     with pytest.raises(ParameterError,
-                       match="choose one of smoke, fast, reference, study, tune, auto"):
+                       match="choose one of smoke, fast, reference, study, tune, zoo, auto"):
         resolve("fastest")
 
 
@@ -143,3 +143,20 @@ def test_a_run_folder_from_before_a_parameter_was_added_reads_at_its_value(tmp_p
     old = {k: v for k, v in spec.params().items() if k not in ("dropout", "test_model")}
     (tmp_path / "params.json").write_text(json.dumps(old), encoding="utf-8")
     assert Run(tmp_path).read_params() == spec.params()  # nothing changed: its models resume
+
+
+def test_per_model_settings_reach_only_their_model_and_a_search_replaces_them():
+    spec = resolve("smoke", {"per_model": {"lstm": {"lr": 0.02, "dropout": 0.1}},
+                             "tune_space": {}})
+    lstm, gru = spec.configs("lstm", 0), spec.configs("gru", 0)
+    assert (lstm.train.lr, lstm.model.dropout) == (0.02, 0.1)
+    assert (gru.train.lr, gru.model.dropout) == (spec.train.lr, 0.0)
+    assert spec.configs("lstm", 0, {"lr": 0.03}).train.lr == 0.03  # the search's setting wins
+    assert spec.configs("lstm", 0, {"lr": 0.03}).model.dropout == 0.1
+
+
+def test_a_profiles_per_model_settings_follow_the_models_given(monkeypatch):
+    monkeypatch.setitem(PROFILES, "fast", {**PROFILES["fast"], "per_model": {
+        "lstm": {"lr": 0.02}, "gru": {"lr": 0.01}}})
+    assert resolve("fast", {"models": ["gru", "rnn"]}).run.per_model == {"gru": {"lr": 0.01}}
+    assert resolve("fast").run.per_model == {"lstm": {"lr": 0.02}, "gru": {"lr": 0.01}}

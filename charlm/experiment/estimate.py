@@ -23,7 +23,7 @@ from charlm.experiment import jobs
 from charlm.experiment.progress import minutes
 from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
-from charlm.models import CharRNN
+from charlm.models import build
 from charlm.step import ModelStep, adam
 from charlm.train import steps_per_epoch, train_epoch
 
@@ -36,7 +36,8 @@ def _probe(configs: Configs, spec: RunSpec, windows: Windows) -> tuple[float, fl
     device = resolve_device(spec.execution.device)
     windows = windows.to(device)
     torch.manual_seed(configs.train.seed)
-    model = CharRNN(windows.vocab.size, configs.model, fused=spec.execution.fused).to(device)
+    model = build(windows.vocab.size, configs.model, windows.seq_len,
+                  fused=spec.execution.fused).to(device)
     optimizer = adam(model.parameters(), configs.train.lr, device, graph=False)
     records = []
     for steps in (1, PROBE_STEPS - 1):  # a warm-up step (allocations, threads), then timed

@@ -20,6 +20,7 @@ a missing file's error names the notebook that writes it.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,15 @@ REPORT_FILES_DIR = "report_files"
 TRIALS_DIR = f"{TUNING_DIR}/trials"
 
 
+def file_part(model: str) -> str:
+    """A model's name as part of a file or folder name: an import path's / and : become _
+    (examples/my_cell.py:MyCell -> examples_my_cell.py_MyCell); built-in names are kept."""
+    return re.sub(r"[^A-Za-z0-9_.@-]", "_", model)
+
+
 def run_name(model: str, seed: int) -> str:
     """The name of one model and seed of a run: its folder, its progress lines."""
-    return f"{model}-s{seed}"
+    return f"{file_part(model)}-s{seed}"
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,21 @@ class RunConfig:
     """What a whole run compares: models, seeds and extra pairs."""
 
     models: list = param(
-        help="model names: a cell, optionally -h<hidden size> and @<split> (gru-h149, "
-        "lstm@contiguous)", factory=lambda: list(reference.MODELS))
+        help="model names: a kind (lstm, gru, rnn, transformer, mingru, minlstm), optionally "
+        "-h<size> and @<split> (gru-h149, lstm@contiguous), or your class "
+        "(examples/my_cell.py:MyCell, package.module:Class)",
+        factory=lambda: list(reference.MODELS))
     seeds: list = param(help="each model is trained once per seed", factory=lambda: [0],
                         trains=True)
     pairs: list = param(help="[A, B] pairs compared beyond the first two models (a "
                         "profile's pairs follow the models given)", factory=list)
+    per_model: dict = param(
+        help="training settings of single models, {model: {setting: value}}, e.g. {'lstm': "
+        "{'lr': 0.02}}: each model at its own setting without a search (a profile's entries "
+        "follow the models given); a searched setting (tune_space) replaces it",
+        factory=dict, trains=True)
+    per_model_source: str = param("", "where per_model's values come from, for the report "
+                                  "(e.g. the search that chose them)")
     split_per_seed: bool = param(
         False, "each seed its own random split (split_seed + seed), so that intervals over "
         "seeds cover the choice of test windows too, not only initialisation and data order on "
@@ -62,11 +71,32 @@ class RunConfig:
                     or not set(pair) <= set(self.models)):
                 raise ParameterError(f"pairs: {pair!r} is invalid: each pair is two of the "
                                      f"models {self.models}.")
+        self._check_per_model()
         boolean("split_per_seed", self.split_per_seed)
         boolean("tensorboard", self.tensorboard)
         if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
             raise ParameterError("tensorboard=true needs the tensorboard package: pip install "
                                  "'charlm[tensorboard]' (or pip install tensorboard).")
+
+
+    def _check_per_model(self) -> None:
+        if not isinstance(self.per_model, dict) or not all(
+                isinstance(v, dict) for v in self.per_model.values()):
+            raise ParameterError(f"per_model={self.per_model!r} is invalid: a dict of model -> "
+                                 "{setting: value}, e.g. {'lstm': {'lr': 0.02}}.")
+        for model, setting in self.per_model.items():
+            if model not in self.models:
+                raise ParameterError(f"per_model: {model!r} is not one of the models "
+                                     f"{self.models}.")
+            for key, value in setting.items():
+                if key not in TUNABLE:
+                    raise ParameterError(f"per_model[{model!r}]: {key!r} cannot be set per "
+                                         f"model: choose among {', '.join(TUNABLE)}.")
+                setting_part(key)(**{key: value})  # refused as the setting itself would be
+        self.per_model = json.loads(json.dumps(self.per_model))  # as the run folder stores it
+        if not isinstance(self.per_model_source, str):
+            raise ParameterError(f"per_model_source={self.per_model_source!r} is invalid: it "
+                                 "must be a string.")
 
 
 @dataclass

@@ -32,6 +32,8 @@ from charlm.experiment.resuming import check_resumable
 from charlm.experiment.run import Run
 from charlm.experiment.spec import ADDED, RunSpec, training_parameters
 from charlm.generate import check_prompts
+from charlm.kinds import WORKDIR_ENV
+from charlm.models import check as check_model
 from charlm.project import FIGURES_DIR, NOTEBOOKS_DIR
 from charlm.report.export import export_report
 from charlm.report.live import BATCH_ENV
@@ -229,16 +231,19 @@ def _say_estimate(run: Run, spec: RunSpec) -> None:
 
 @contextlib.contextmanager
 def _batch():
-    """The kernels of the chain know they run in batch (no live plot: charlm/report/live.py)."""
-    before = os.environ.get(BATCH_ENV)
-    os.environ[BATCH_ENV] = "1"
+    """The kernels of the chain know they run in batch (no live plot: charlm/report/live.py),
+    and the folder the command ran in (a model file.py:Class is found from there)."""
+    values = {BATCH_ENV: "1", WORKDIR_ENV: os.environ.get(WORKDIR_ENV) or str(Path.cwd())}
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(BATCH_ENV, None)
-        else:
-            os.environ[BATCH_ENV] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def export_run(run_dir: str | Path, notebook: str | Path | None = None) -> Run:
@@ -277,6 +282,9 @@ def run_report(
     text = load_corpus(spec.data)
     check_comparable(spec.data, text)  # before any training
     check_prompts(spec.generation.prompts, text)
+    with _batch():  # a model file.py:Class is found as the notebooks will find it
+        for model in spec.run.models:
+            check_model(len(set(text)), spec.configs(model).model, spec.data.seq_len)
     _warn_reference_on_cpu(spec)
     run = choose_folder(Path(reports_dir).resolve(), name or spec.profile, fresh)
     with run.hold(), corpus_found_from_here():

@@ -63,6 +63,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "models": ["lstm", "gru"], "seeds": [0, 1, 2, 3, 4, 5],
         "tune_space": {"lr": [1e-2, 2e-2, 4e-2]}, "tune_seeds": [100, 101],
     },
+    # every kind at the LSTM's parameter count (the GRU as gru-h149), the fast budget, each
+    # model at its own learning rate chosen on validation, then 3 seeds each; the n-gram floor
+    # is in every report
+    "zoo": {
+        **_FAST_RECIPE, "epochs": 5, "max_steps": 1000, "eval_windows": 20_000,
+        "models": ["lstm", "gru-h149", "transformer", "mingru"], "seeds": [0, 1, 2],
+        "pairs": [["lstm", "transformer"], ["lstm", "mingru"], ["transformer", "mingru"]],
+        "tune_space": {"lr": [3e-3, 1e-2, 2e-2]}, "tune_seeds": [100],
+    },
 }
 PROFILE_HELP = {  # one line each, for --help and --show
     "smoke": "the whole chain in a couple of minutes: tests and CI",
@@ -70,6 +79,7 @@ PROFILE_HELP = {  # one line each, for --help and --show
     "reference": "the reference, faithfully, 5 seeds: meant for a GPU",
     "study": "6 models x 6 seeds at the fast budget: the statistics (hours on a CPU)",
     "tune": "each model at its own learning rate, chosen on validation, then 6 seeds",
+    "zoo": "LSTM, GRU, Transformer, minGRU at equal parameters, each tuned, 3 seeds",
     "auto": "reference on CUDA, else fast",
 }
 PROFILE_NAMES = (*PROFILES, "auto")
@@ -97,6 +107,10 @@ def resolve(profile: str = "auto", overrides: dict[str, Any] | None = None) -> R
     params = {**PROFILES[name], **overrides, "profile": name}
     if "models" in overrides and "pairs" not in overrides and "pairs" in PROFILES[name]:
         params["pairs"] = _pairs_within(PROFILES[name]["pairs"], overrides["models"])
+    if "models" in overrides and "per_model" not in overrides and "per_model" in PROFILES[name]:
+        given = overrides["models"] if isinstance(overrides["models"], list | tuple) else []
+        params["per_model"] = {m: s for m, s in PROFILES[name]["per_model"].items()
+                               if m in given}
     return RunSpec.from_params(params)
 
 

@@ -40,6 +40,7 @@ from charlm.experiment.layout import (
     STEPS_FILE,
     TRIALS_CSV,
     TUNING_DIR,
+    file_part,
     produced,
     run_name,
 )
@@ -78,7 +79,7 @@ class Figures:
 
     def loss_curves_of(self, model: str) -> Path:
         """One model's loss curves over its seeds (written by its 03_train)."""
-        return self.folder / f"loss_curves_{model}.png"
+        return self.folder / f"loss_curves_{file_part(model)}.png"
 
     def written(self) -> list[Path]:
         return sorted(self.folder.glob("*.png"))
@@ -114,7 +115,8 @@ class Run:
 
     def trial(self, model: str, setting: str, seed: int) -> ModelFolder:
         """The folder of one trial of the search: a model at a setting ("lr=0.02"), a seed."""
-        return ModelFolder(self.root / TUNING_DIR / "trials" / model / f"{setting}-s{seed}")
+        return ModelFolder(self.root / TUNING_DIR / "trials" / file_part(model)
+                           / f"{setting}-s{seed}")
 
     def executed_notebook(self, name: str) -> Path:
         return self.notebooks_dir / name

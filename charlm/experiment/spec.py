@@ -35,7 +35,8 @@ PARTS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "run": 
 REMOVED = {"jobs": "several runs at once are executor=ray (a local Ray instance by default, "
                    "cpus_per_run each)"}
 # parameters added since: a run folder stored before one was added ran at this value
-ADDED = {"dropout": 0.0, "test_model": "last", "tensorboard": False}
+ADDED = {"dropout": 0.0, "test_model": "last", "tensorboard": False, "per_model": {},
+         "per_model_source": "", "width": None, "heads": 4, "model_args": {}}
 
 
 def known_parameters() -> set[str]:
@@ -122,13 +123,15 @@ class RunSpec:
 
     def configs(self, model: str | None = None, seed: int | None = None,
                 setting: dict[str, Any] | None = None) -> Configs:
-        """The three configs of one model (a name such as gru-h149) and seed of this run, at a
-        training setting of its search (tune_space) if given."""
+        """The three configs of one model (a name such as gru-h149) and seed of this run: at its
+        own settings (per_model), and at a training setting of its search (tune_space) if
+        given, which replaces them."""
         data, model_cfg, train = self.data, self.model, self.train
         if model is not None:
             model_cfg, split = parse_model_name(model, self.model)
             if split:
                 data = dataclasses.replace(data, split=split)
+            setting = {**self.run.per_model.get(model, {}), **(setting or {})}
         if setting:  # each searched setting in its part: dropout the model's, the rest training's
             of = {part: {k: v for k, v in setting.items() if setting_part(k) is part}
                   for part in (ModelConfig, TrainConfig)}

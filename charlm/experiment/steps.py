@@ -27,8 +27,8 @@ from charlm.checkpoint import (
     model_of,
     save_test_windows,
 )
-from charlm.config import SPLITS, DataConfig
-from charlm.data import load_corpus, make_windows
+from charlm.config import SPLITS, DataConfig, parse_model_name
+from charlm.data import Vocab, load_corpus, make_windows
 from charlm.device import resolve_device
 from charlm.errors import CheckpointError, ParameterError
 from charlm.evaluate import window_losses
@@ -38,7 +38,8 @@ from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
 from charlm.folder import ModelFolder
 from charlm.generate import fit_prompt, generate
-from charlm.models import num_parameters, size_mb, training_flops
+from charlm.kinds import RECURRENT
+from charlm.models import describe, num_parameters, size_mb, training_flops
 from charlm.scale.group import train_group
 from charlm.stats import held_out, ngram, search, verdicts
 from charlm.train import steps_per_epoch
@@ -61,11 +62,14 @@ def tune_models(run: Run, spec: RunSpec, progress: bool = True) -> pd.DataFrame:
 
 
 # -- 03_train
-def batched(spec: RunSpec) -> bool:
-    """Whether the seeds of a model train as one stacked computation: `batched`, else on CUDA
-    (never with a split per seed, a group trains on one split; never on Ray; never with dropout,
-    which the stacked layers lack)."""
+def batched(spec: RunSpec, model: str | None = None) -> bool:
+    """Whether the seeds of a model (or of the run's recurrent cells) train as one stacked
+    computation: `batched`, else on CUDA (never with a split per seed, a group trains on one
+    split; never on Ray; never with dropout, which the stacked layers lack; only the recurrent
+    cells stack, the other kinds train one by one)."""
     if spec.run.split_per_seed or spec.scale.executor == "ray" or spec.uses_dropout():
+        return False
+    if model is not None and parse_model_name(model)[0].cell not in RECURRENT:
         return False
     if spec.scale.batched is not None:
         return spec.scale.batched
@@ -94,7 +98,7 @@ def train_model(run: Run, spec: RunSpec, model: str = "", progress: bool = True
     with run.hold():
         for name in models_named(spec, model):
             todo = jobs.training_jobs(run, spec, [name])
-            if batched(spec):  # all seeds as one computation, each model as if alone
+            if batched(spec, name):  # all seeds as one computation, each as if alone
                 done = train_group([j.configs for j in todo], [j.folder.path for j in todo],
                                    progress, execution=spec.execution)
             else:
@@ -106,7 +110,8 @@ def train_model(run: Run, spec: RunSpec, model: str = "", progress: bool = True
 
 def training_table(run: Run, spec: RunSpec, model: str = "") -> pd.DataFrame:
     """What notebook 03 trains, a row per model: its size, split, training setting and compute
-    (optimizer steps per seed; FLOPs per step and in all, charlm.models.training_flops)."""
+    (optimizer steps per seed; FLOPs per step and in all, charlm.models.training_flops; its
+    kind, width, parameters and forward FLOPs per character, charlm.models.describe)."""
     rows = []
     for name in models_named(spec, model):
         cfg = jobs.model_configs(run, spec, name, spec.run.seeds[0])
@@ -114,8 +119,8 @@ def training_table(run: Run, spec: RunSpec, model: str = "") -> pd.DataFrame:
         steps = steps_per_epoch(windows.train_starts.numel(), cfg.train) * cfg.train.epochs
         flops = training_flops(windows.vocab.size, cfg.model, cfg.train.batch_size,
                                cfg.data.seq_len, cfg.train.objective)
-        rows.append({"model": name, "cell": cfg.model.cell, "hidden_size": cfg.model.hidden_size,
-                     "layers": cfg.model.num_layers, "split": cfg.data.split,
+        rows.append({"model": name, **describe(windows.vocab.size, cfg.model, cfg.data.seq_len),
+                     "split": cfg.data.split,
                      "objective": cfg.train.objective, "lr": cfg.train.lr,
                      "batch_size": cfg.train.batch_size, "epochs": cfg.train.epochs,
                      "max_steps": cfg.train.max_steps, "steps": steps,
@@ -200,9 +205,12 @@ def _test_windows(folder: ModelFolder, ckpt: dict, batch_size: int) -> dict:
 def _run_row(model: str, seed: int, ckpt: dict) -> dict:
     """One row of the runs table, from a checkpoint."""
     cfg, last = configs_of(ckpt), ckpt["history"][-1]
+    info = describe(Vocab.from_json(ckpt["vocab"]).size, cfg.model, cfg.data.seq_len)
     return {"model": model, "seed": seed, "cell": cfg.model.cell,
             "trained_with": last.get("trained_with", 1),
-            "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout,
+            "hidden_size": info["width"], "layers": info["layers"],
+            "kflops_per_char": info["kFLOPs per char"],
+            "dropout": cfg.model.dropout,
             "split": cfg.data.split,
             "objective": cfg.train.objective, "lr": cfg.train.lr,
             "batch_size": cfg.train.batch_size, "epochs_done": ckpt["epoch"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from charlm.kinds import model_label
 from charlm.report.tables import fmt, main_rows, scale_of
 from charlm.stats.intervals import ALPHA, MIN_SEEDS, TIME_FLOOR
 from charlm.stats.verdicts import METRICS, interval_of
@@ -58,11 +59,11 @@ def analysis_sentences(comparisons: pd.DataFrame) -> list[str]:
     """One sentence per metric of the main pair, written from its numbers and verdict."""
     out = []
     for c in main_rows(comparisons).itertuples():
-        metric, a, b = METRICS[c.metric], c.a.upper(), c.b.upper()
+        metric, a, b = METRICS[c.metric], model_label(c.a), model_label(c.b)
         pair = f"{fmt(c.metric, c.mean_a)} for {a} vs {fmt(c.metric, c.mean_b)} for {b}"
         label = metric.label + (" (the primary endpoint)" if c.metric == "test_loss" else "")
         if isinstance(c.winner, str):
-            win = c.winner.upper()
+            win = model_label(c.winner)
             loser = b if win == a else a
             word = WORDS.get(c.metric, "higher" if metric.higher_is_better else "lower")
             out.append(f"{label}: {win} is {word} than {loser} by {_apart(c.metric, c)} "
@@ -74,10 +75,10 @@ def analysis_sentences(comparisons: pd.DataFrame) -> list[str]:
 
 def pair_sentence(c) -> str:
     """One sentence on the test loss of a further pair (a comparison row of test_loss)."""
-    a, b = c.a.upper(), c.b.upper()
+    a, b = model_label(c.a), model_label(c.b)
     head = f"Test loss {a} {c.mean_a:.4f} vs {b} {c.mean_b:.4f}: "
     if isinstance(c.winner, str):
-        head += f"{c.winner.upper()} is lower by {abs(c.estimate):.4f} nats"
+        head += f"{model_label(c.winner)} is lower by {abs(c.estimate):.4f} nats"
     else:
         head += f"no winner ({c.verdict})"
     return head + _diff_text("test_loss", c) + "."
@@ -103,7 +104,7 @@ def floor_sentence(held_out: pd.DataFrame, split: str, chosen_on_validation: boo
     if len(nets):
         best = nets.loc[nets.test_loss.idxmin()]
         side = "below" if best.test_loss < floor else "above"
-        text += (f"; the best network here, {best.scorer.upper()}, is "
+        text += (f"; the best network here, {model_label(best.scorer)}, is "
                  f"{abs(floor - best.test_loss):.4f} nats {side} it")
     return text + "."
 
@@ -119,7 +120,7 @@ def split_sentence(gap: pd.Series, verdict: str, established: bool) -> str:
     whether it is beyond it; the parts (point estimates, without intervals) are reported either
     way, and only suggest a reason, for a gap beyond the noise.
     """
-    c, r, seeds = gap.contiguous.upper(), gap.random.upper(), int(gap.seeds)
+    c, r, seeds = model_label(gap.contiguous), model_label(gap.random), int(gap.seeds)
     text = (f"{c} minus {r}: {gap.gap:+.4f} nats of test loss (mean over {seeds} "
             f"seed{'s' * (seeds != 1)}; {verdict}). Measured: on its test windows inside the "
             f"text the contiguous split tests on, {r} does {_worse(gap.harder)} than on all its "
@@ -176,7 +177,7 @@ def reference_sentence(fits: pd.DataFrame | None, comparable: bool) -> str:
                  "below": f"differs from the reference's {ref}: it is higher",
                  "above": f"differs from the reference's {ref}: it is lower"}[fit["verdict"]]
         kind = "prediction interval for one run" if n >= 2 else "interval"
-        text += (f"{fit['model'].upper()}'s test loss {fit['mean']:.4f} {where} (95% {kind} "
+        text += (f"{model_label(fit['model'])}'s test loss {fit['mean']:.4f} {where} (95% {kind} "
                  f"[{fit['low']:.4f}, {fit['high']:.4f}] over {n} seed{'s' * (n != 1)}; it "
                  f"covers {fit['covers']}). ")
     return text
@@ -185,8 +186,8 @@ def reference_sentence(fits: pd.DataFrame | None, comparable: bool) -> str:
 def conclusion_sentences(comparisons: pd.DataFrame) -> str:
     """What the main pair's verdicts establish, and what they leave open, and why."""
     main = main_rows(comparisons)
-    a, b = (x.upper() for x in main.iloc[0][["a", "b"]])
-    decided = [f"{METRICS[c.metric].label.lower()}: {c.winner.upper()}"
+    a, b = (model_label(x) for x in main.iloc[0][["a", "b"]])
+    decided = [f"{METRICS[c.metric].label.lower()}: {model_label(c.winner)}"
                for c in main.itertuples() if isinstance(c.winner, str)]
     open_: dict[str, list[str]] = {}
     for c in main.itertuples():
@@ -247,7 +248,7 @@ def training_finding(last: pd.DataFrame) -> str:
     """The final epoch of each model over its seeds (notebook 03's table)."""
     loss = "val_loss" if "val_loss" in last and last["val_loss"].notna().any() else "train_loss"
     words = {"val_loss": "validation", "train_loss": "training"}[loss]
-    parts = [f"{m.upper()} {g[loss].mean():.4f}" + (f" ± {g[loss].std(ddof=1):.4f}"
+    parts = [f"{model_label(m)} {g[loss].mean():.4f}" + (f" ± {g[loss].std(ddof=1):.4f}"
                                                      if len(g) > 1 else "")
              for m, g in last.groupby("model", sort=False)]
     return (f"Final {words} loss (mean ± sd over seeds): " + "; ".join(parts) + ". The test "
@@ -256,6 +257,6 @@ def training_finding(last: pd.DataFrame) -> str:
 
 def samples_finding(shares: pd.Series) -> str:
     """shares: per model, the share of its samples' words that occur in the corpus."""
-    parts = [f"{m.upper()} {v:.0%}" for m, v in shares.items()]
+    parts = [f"{model_label(m)} {v:.0%}" for m, v in shares.items()]
     return ("Share of the samples' words that are words of the corpus: " + ", ".join(parts)
             + ". A rough look at spelling only: it says nothing of grammar or sense.")

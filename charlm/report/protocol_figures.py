@@ -10,6 +10,7 @@ import matplotlib.ticker
 import pandas as pd
 import seaborn as sns
 
+from charlm.kinds import model_label
 from charlm.report.figures import legend, models_and_colors, new_figure, save
 
 
@@ -17,7 +18,7 @@ def budget_verdict(diffs: pd.DataFrame, pair: tuple[str, str], path=None):
     """The main pair's validation-loss difference at every epoch, against optimizer steps and
     against training seconds, with its 95% interval over seeds: is the verdict the same at every
     budget the run passed through?"""
-    a, b = (m.upper() for m in pair)
+    a, b = (model_label(m) for m in pair)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, x, label in zip(axes, ("steps", "seconds"), ("optimizer steps", "training seconds")):
         ax.axhline(0, color="grey", lw=1)

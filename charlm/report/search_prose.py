@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from charlm.kinds import model_label
 from charlm.stats.search import noise_of, setting_name
 
 
@@ -68,7 +69,7 @@ def expected_best_sentence(curve: pd.DataFrame) -> str:
     for model, c in curve.groupby("model", sort=False):
         first, last = c.expected_best.iloc[0], c.expected_best.iloc[-1]
         gain = c.expected_best.iloc[-2] - last if len(c) > 1 else 0.0
-        parts.append(f"{model.upper()} {first:.4f} with 1 trial, {last:.4f} with {len(c)} "
+        parts.append(f"{model_label(model)} {first:.4f} with 1 trial, {last:.4f} with {len(c)} "
                      f"(the last trial added {gain:.4f})"
                      + (f", {int(c.diverged.iloc[0])} diverged" if c.diverged.iloc[0] else ""))
     return ("Expected best validation loss of k trials drawn from the search (Dodge et al. "

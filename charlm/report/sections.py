@@ -17,6 +17,7 @@ from charlm.config import LOG_EVERY
 from charlm.experiment.layout import FIGURES_DIR, produced
 from charlm.experiment.run import Run
 from charlm.experiment.spec import RunSpec
+from charlm.kinds import model_label
 from charlm.report import prose, search_prose, tables
 from charlm.report.tables import (
     architectures_table,
@@ -62,7 +63,7 @@ def load(run: Run) -> ReportData:
 
 
 def title(d: ReportData) -> str:
-    names = " vs ".join(m.upper() for m in d.spec.run.models)
+    names = " vs ".join(model_label(m) for m in d.spec.run.models)
     chars = d.overview.set_index("quantity")["value"].get("characters")
     corpus = tables.corpus_name(d.spec.data.corpus, d.spec.data.max_chars,
                                 int(str(chars).replace(",", "")) if chars is not None else None)
@@ -117,6 +118,10 @@ def training_configuration(d: ReportData) -> str:
         + (f", dropout {spec.model.dropout:g}" if spec.model.dropout else ""),
         f"- **Epochs**: {t.epochs}{steps}; seeds {spec.run.seeds}"
         + _together(d.metrics["runs"]),
+        *([f"- **Set per model** (these replace the values above{_where_from(spec)}): "
+           + "; ".join(f"{model_label(m)} " + ", ".join(f"`{k}` {v:g}" if isinstance(v, float)
+                                                       else f"`{k}` {v}" for k, v in s.items())
+                       for m, s in spec.run.per_model.items())] if spec.run.per_model else []),
         *(["- **Searched per model** (see Tuning; these replace the values above): "
            + "; ".join(f"`{k}`: " + ", ".join(f"{m} {s[k]}" for m, s in chosen.items())
                        for k in searched)] if searched else []),
@@ -125,6 +130,11 @@ def training_configuration(d: ReportData) -> str:
         f"- **Hardware**: {tables.hardware_line(d.environment)}",
     ]
     return "\n".join(lines)
+
+
+def _where_from(spec: RunSpec) -> str:
+    """Where the per-model settings come from, where the run says (per_model_source)."""
+    return f"; from {spec.run.per_model_source}" if spec.run.per_model_source else ""
 
 
 def _tested(d: ReportData) -> str:
@@ -149,7 +159,7 @@ def tuning(d: ReportData) -> str:
     if choice is None:
         return ""
     space = ", ".join(f"`{k}` in {v}" for k, v in choice["space"].items())
-    chosen = ", ".join(f"{m.upper()} at `{search.setting_name(s)}`"
+    chosen = ", ".join(f"{model_label(m)} at `{search.setting_name(s)}`"
                        for m, s in choice["chosen"].items())
     table = search.choice_table(choice).reset_index()
     for m in choice["scores"]:
@@ -177,7 +187,7 @@ def performance(d: ReportData) -> str:
     m = d.metrics
     splits = m["runs"].drop_duplicates("model").set_index("model")["split"]
     head = f"{splits.mode().iloc[0]} split"
-    others = [f"{name.upper()}: {split}" for name, split in splits.items()
+    others = [f"{model_label(name)}: {split}" for name, split in splits.items()
               if split != splits.mode().iloc[0]]
     if others:
         head += "; " + ", ".join(others)
@@ -211,7 +221,7 @@ def samples(d: ReportData) -> str:
     for note in dict.fromkeys(n for n in notes if n):
         out.append(f"The prompt is {note}.")
     for r in rows.itertuples():
-        out.append(f"**{r.model.upper()}**, temperature {r.temperature}, prompt "
+        out.append(f"**{model_label(r.model)}**, temperature {r.temperature}, prompt "
                    f'"{r.prompt}":\n\n```\n{r.text}\n```')
     return "\n\n".join(out)
 
@@ -273,7 +283,7 @@ def figure(d: ReportData, name: str):
 
 def alt_text(spec, name: str, log_every: int) -> str:
     """What the figure `name` shows, in words, for readers who cannot see it."""
-    names = [m.upper() for m in spec.run.models]
+    names = [model_label(m) for m in spec.run.models]
     models = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     sets = "training and validation" if spec.data.val_frac else "training"
     empty = "Empty chart: the run has no validation set, so there is no {} per epoch"

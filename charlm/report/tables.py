@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from charlm.kinds import model_label
 from charlm.stats.verdicts import METRICS, interval_of
 
 
@@ -47,8 +48,8 @@ def comparison_table(runs: pd.DataFrame, comparisons: pd.DataFrame) -> pd.DataFr
     for key, metric in METRICS.items():
         row = {"Metric": metric.label}
         for m in models:
-            row[m.upper()] = _mean_and_spread(key, runs.loc[runs.model == m, key].to_numpy())
-        row[f"Verdict, {a.upper()} vs {b.upper()}"] = main.loc[key, "verdict"]
+            row[model_label(m)] = _mean_and_spread(key, runs.loc[runs.model == m, key].to_numpy())
+        row[f"Verdict, {model_label(a)} vs {model_label(b)}"] = main.loc[key, "verdict"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -61,7 +62,7 @@ def seeds_table(summary: pd.DataFrame) -> pd.DataFrame:
             continue
         show = lambda v, k=s.metric: fmt(k, v)  # noqa: E731
         ci = "n/a" if s.n < 2 else f"[{show(s.ci_low)}, {show(s.ci_high)}]"
-        rows.append({"Model": s.model.upper(), "Metric": METRICS[s.metric].label,
+        rows.append({"Model": model_label(s.model), "Metric": METRICS[s.metric].label,
                      "Mean": show(s.mean), "Std": "n/a" if s.n < 2 else show(s.std),
                      "95% CI over seeds": ci, "Seeds": s.n})
     return pd.DataFrame(rows)
@@ -86,7 +87,8 @@ def differences_table(comparisons: pd.DataFrame) -> pd.DataFrame:
         d, (scale, unit) = interval_of(c), scale_of(c.metric)
         ci = "none" if d is None else f"[{d.low * scale:+.4g}, {d.high * scale:+.4g}]{unit}"
         floor = c.rule == "floor"
-        rows.append({"A - B": f"{c.a.upper()} - {c.b.upper()}", "Metric": METRICS[c.metric].label,
+        rows.append({"A - B": f"{model_label(c.a)} - {model_label(c.b)}",
+                     "Metric": METRICS[c.metric].label,
                      "Difference": f"{c.estimate * scale:+.4g}{unit}", "95% CI": ci,
                      "Covers": c.covers if isinstance(c.covers, str) else "n/a",
                      "t-test p": "n/a (floor)" if floor else _p(None if d is None
@@ -101,7 +103,7 @@ def differences_table(comparisons: pd.DataFrame) -> pd.DataFrame:
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs table: every model and seed, with its test loss's interval (test-set noise)."""
     return pd.DataFrame([{
-        "Model": r.model.upper(), "Seed": r.seed, "Split": r.split,
+        "Model": model_label(r.model), "Seed": r.seed, "Split": r.split,
         "Train loss": f"{r.train_loss:.4f}",
         "Test loss [95% CI, test-set noise]":
             f"{r.test_loss:.4f} [{r.test_loss_low:.4f}, {r.test_loss_high:.4f}]",
@@ -115,7 +117,7 @@ def held_out_table(held_out: pd.DataFrame, train_frac: float) -> pd.DataFrame:
     of it, the contiguous split's test text) and elsewhere."""
     shown = lambda v: "n/a" if not np.isfinite(v) else f"{v:.4f}"  # noqa: E731
     table = held_out.astype({"n_late": int, "n_early": int})
-    table = table.assign(scorer=table.scorer.map(lambda s: s if "gram" in s else s.upper()),
+    table = table.assign(scorer=table.scorer.map(lambda s: s if "gram" in s else model_label(s)),
                          **{col: table[col].map(shown)
                             for col in ("test_loss", "late_loss", "early_loss")})
     return table.rename(columns={
@@ -125,15 +127,22 @@ def held_out_table(held_out: pd.DataFrame, train_frac: float) -> pd.DataFrame:
 
 
 def architectures_table(runs: pd.DataFrame, num_layers: int) -> pd.DataFrame:
+    """A row per model: its kind, width (a recurrent cell's hidden size), layers, parameters,
+    size and forward FLOPs per character (older run folders lack the last)."""
     runs = runs.drop_duplicates("model")
-    return runs[["model", "cell", "hidden_size", "parameters", "size_mb"]].assign(
-        layers=num_layers, size_mb=runs.size_mb.map(lambda v: f"{v:.2f}"))
+    table = runs.assign(size_mb=runs.size_mb.map(lambda v: f"{v:.2f}"))
+    if "layers" not in table:
+        table = table.assign(layers=num_layers)
+    columns = ["model", "cell", "hidden_size", "layers", "parameters", "size_mb",
+               *(["kflops_per_char"] if "kflops_per_char" in table else [])]
+    return table[columns].rename(columns={
+        "cell": "kind", "hidden_size": "width", "kflops_per_char": "kFLOPs per char"})
 
 
 def reference_table(reference) -> pd.DataFrame:
     """The reference report's table, as it printed it."""
     return pd.DataFrame([{"Metric": metric.label,
-                          **{f"Reference {name.upper()}": reference.as_printed(key, name)
+                          **{f"Reference {model_label(name)}": reference.as_printed(key, name)
                              for name in reference.MODELS}}
                          for key, metric in METRICS.items()])
 

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from charlm.kinds import model_label
 from charlm.stats.intervals import (
     ALPHA,
     MIN_SEEDS,
@@ -208,7 +209,7 @@ def _decide(row: dict, higher_is_better: bool, family_size: int) -> tuple[str | 
     better = a if (d > 0) == higher_is_better else b
     rule, p = row["rule"], row["p_holm"]
     if rule == "exact":
-        return (better, better.upper()) if d != 0 else (None, "equal")
+        return (better, model_label(better)) if d != 0 else (None, "equal")
     if rule == "none":
         return None, f"not established: {row['reason']}"
     if rule == "floor":
@@ -220,7 +221,7 @@ def _decide(row: dict, higher_is_better: bool, family_size: int) -> tuple[str | 
             return None, f"not established (p = {p:.2g}, the primary endpoint)"
         return None, (f"not established after correcting for {family_size} test"
                       f"{'s' * (family_size != 1)} (Holm p = {p:.2g})")
-    return better, better.upper()
+    return better, model_label(better)
 
 
 def comparisons(runs: pd.DataFrame, pairs: list[tuple[str, str]], per_window: dict,

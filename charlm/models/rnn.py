@@ -1,8 +1,7 @@
-"""One model class for every cell type: one-hot characters -> stacked RNN -> linear."""
+"""The recurrent cells of the reference (lstm, gru, rnn): one-hot characters -> stacked torch
+RNN -> linear, with charlm's fused CPU layers for training and a lookup for large vocabularies."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import torch
 import torch.nn as nn
@@ -12,6 +11,7 @@ from torch.func import functional_call
 from charlm.config import ModelConfig
 from charlm.fused import fused_rnn
 
+KINDS = ("lstm", "gru", "rnn")  # the model names this module builds (charlm.kinds reads them)
 RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
@@ -96,15 +96,6 @@ def training_flops(vocab_size: int, cfg: ModelConfig, batch_size: int, seq_len: 
     return 6.0 * batch_size * (seq_len * (recurrent + inputs) + head)
 
 
-def _tensors(model: nn.Module | Mapping[str, torch.Tensor]):
-    return model.parameters() if isinstance(model, nn.Module) else model.values()
-
-
-def num_parameters(model: nn.Module | Mapping[str, torch.Tensor]) -> int:
-    """Number of parameters of a model, or of its state_dict (CharRNN has no buffers)."""
-    return sum(p.numel() for p in _tensors(model))
-
-
-def size_mb(model: nn.Module | Mapping[str, torch.Tensor]) -> float:
-    """Size of the parameters in MB (bytes / 2**20), as the reference reports it."""
-    return sum(p.numel() * p.element_size() for p in _tensors(model)) / 2**20
+def build(vocab_size: int, cfg: ModelConfig, seq_len: int, fused: bool = False) -> CharRNN:
+    """The kind's model (seq_len unused: a recurrent cell reads any length)."""
+    return CharRNN(vocab_size, cfg, fused=fused)

@@ -1,0 +1,104 @@
+"""minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"): recurrent layers whose
+gates read only the input, so that h_t = a_t * h_{t-1} + b_t over a whole window is one parallel
+scan (in log space, as the paper computes it) instead of T sequential steps.
+
+    minGRU:  z = sigmoid(W_z x), h~ = g(W_h x);  a = 1 - z, b = z * h~
+    minLSTM: f = sigmoid(W_f x), i = sigmoid(W_i x), h~ = g(W_h x);
+             a = f / (f + i), b = i / (f + i) * h~
+    g(v) = v + 1/2 for v >= 0, else sigmoid(v): positive, so log h is defined.
+
+The model: characters (a lookup, as one-hot input times a matrix) -> layers, each a pre-norm
+residual block around one min-cell (x + W_o cell(norm(x))) -> norm -> linear.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from charlm.config import ModelConfig
+
+KINDS = ("mingru", "minlstm")  # the model names this module builds (charlm.kinds reads them)
+GATES = {"mingru": 2, "minlstm": 3}  # input products per layer: (z, h~) or (f, i, h~)
+
+
+def log_g(v: torch.Tensor) -> torch.Tensor:
+    """log g(v), computed without forming g for v < 0."""
+    return torch.where(v >= 0, torch.log(F.relu(v) + 0.5), -F.softplus(-v))
+
+
+def log_coefficients(kind: str, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log a, log b) of the recurrence h_t = a_t h_{t-1} + b_t, from the gate inputs `pre`
+    (..., GATES[kind] * width)."""
+    if kind == "mingru":
+        k, h = pre.chunk(2, dim=-1)
+        return -F.softplus(k), -F.softplus(-k) + log_g(h)  # log(1 - z), log z + log h~
+    f, i, h = pre.chunk(3, dim=-1)
+    diff = F.softplus(-f) - F.softplus(-i)  # log i - log f
+    return -F.softplus(diff), -F.softplus(-diff) + log_g(h)
+
+
+def scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor | None = None):
+    """Every h_t of h_t = a_t h_{t-1} + b_t over dim 1 at once (a log-space cumulative sum and
+    log-cum-sum-exp, Heinsen 2023); h0 (B, W) > 0 or None (zero)."""
+    a_star = torch.cumsum(log_a, dim=1)
+    log_terms = log_b - a_star
+    if h0 is not None:
+        log_terms = torch.cat([torch.log(h0)[:, None], log_terms], dim=1)
+        a_star = F.pad(a_star, (0, 0, 1, 0))
+    log_h = a_star + torch.logcumsumexp(log_terms, dim=1)
+    return torch.exp(log_h if h0 is None else log_h[:, 1:])
+
+
+def sequential(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor | None = None):
+    """The same recurrence one step at a time: what `scan` must equal (tests)."""
+    h = torch.zeros_like(log_a[:, 0]) if h0 is None else h0
+    out = []
+    for t in range(log_a.shape[1]):
+        h = log_a[:, t].exp() * h + log_b[:, t].exp()
+        out.append(h)
+    return torch.stack(out, dim=1)
+
+
+class MinLayer(nn.Module):
+    """x + W_o cell(norm(x)) for one min-cell of `width` units."""
+
+    def __init__(self, kind: str, width: int, dropout: float):
+        super().__init__()
+        self.kind = kind
+        self.norm = nn.LayerNorm(width)
+        self.gates = nn.Linear(width, GATES[kind] * width)
+        self.out = nn.Linear(width, width)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
+        h = scan(*log_coefficients(self.kind, self.gates(self.norm(x))), h0)
+        return x + self.drop(self.out(h)), h[:, -1]
+
+
+class MinRNN(nn.Module):
+    """`MinRNN(vocab_size, "mingru", width, num_layers)`. forward(x, state) returns the last
+    hidden state of every layer as its state, so a window can be continued."""
+
+    def __init__(self, vocab_size: int, kind: str, width: int, num_layers: int,
+                 dropout: float = 0.0, cfg: ModelConfig | None = None):
+        super().__init__()
+        self.cfg, self.kind, self.vocab_size, self.width = cfg, kind, vocab_size, width
+        self.embed = nn.Embedding(vocab_size, width)
+        self.layers = nn.ModuleList(MinLayer(kind, width, dropout) for _ in range(num_layers))
+        self.norm, self.head = nn.LayerNorm(width), nn.Linear(width, vocab_size)
+
+    def forward(self, x: torch.Tensor, state=None, last_only: bool = False):
+        """x: (B, T) ids -> (logits (B, T, V) or (B, V), state (layers, B, width))."""
+        h, last = self.embed(x), []
+        for k, layer in enumerate(self.layers):
+            h, end = layer(h, None if state is None else state[k])
+            last.append(end)
+        h = self.norm(h[:, -1] if last_only else h)
+        return self.head(h), torch.stack(last)
+
+
+def build(vocab_size: int, cfg: ModelConfig, seq_len: int, fused: bool = False) -> MinRNN:
+    """The kind's model at cfg's width (resolved: charlm.models.sizes)."""
+    return MinRNN(vocab_size, cfg.cell, cfg.width, cfg.num_layers, cfg.dropout, cfg)

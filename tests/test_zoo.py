@@ -1,0 +1,175 @@
+"""Every kind of model through one protocol: the Transformer, minGRU/minLSTM, the user's class."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from charlm.checkpoint import load_model
+from charlm.config import DataConfig, ModelConfig, TrainConfig, parse_model_name
+from charlm.errors import ParameterError
+from charlm.folder import ModelFolder
+from charlm.kinds import kinds, model_label
+from charlm.models import build, check, describe, num_parameters, resolved, training_flops
+from charlm.models.minrnn import log_coefficients, scan, sequential
+from charlm.project import PROJECT_ROOT
+from charlm.train import run_training
+
+MY_CELL = "examples/my_cell.py:MyCell"
+
+
+def test_every_kind_is_found_from_its_module():
+    assert kinds() == ("lstm", "gru", "rnn", "mingru", "minlstm", "transformer")
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_the_parallel_scan_equals_the_sequential_recurrence(kind):
+    torch.manual_seed(0)
+    pre = torch.randn(3, 20, 3 * 8 if kind == "minlstm" else 2 * 8, dtype=torch.float64) * 3
+    log_a, log_b = log_coefficients(kind, pre)
+    h0 = torch.rand(3, 8, dtype=torch.float64) + 0.1
+    torch.testing.assert_close(scan(log_a, log_b), sequential(log_a, log_b))
+    torch.testing.assert_close(scan(log_a, log_b, h0), sequential(log_a, log_b, h0))
+    # the coefficients are the paper's: minGRU's a = 1 - z; minLSTM's a + b/h~ = 1
+    if kind == "mingru":
+        z = torch.sigmoid(pre[..., :8])
+        torch.testing.assert_close(log_a.exp(), 1 - z)
+    else:
+        f, i = torch.sigmoid(pre[..., :8]), torch.sigmoid(pre[..., 8:16])
+        torch.testing.assert_close(log_a.exp(), f / (f + i))
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_a_min_rnn_continues_a_window_from_its_state(kind):
+    torch.manual_seed(0)
+    model = build(11, ModelConfig(kind, width=8), seq_len=10).eval()
+    x = torch.randint(0, 11, (2, 10))
+    whole, _ = model(x)
+    first, state = model(x[:, :6])
+    rest, _ = model(x[:, 6:], state=state)
+    torch.testing.assert_close(torch.cat([first, rest], dim=1), whole)
+
+
+def test_the_transformer_is_causal():
+    torch.manual_seed(0)
+    model = build(11, ModelConfig("transformer", width=16, heads=4), seq_len=10).eval()
+    x = torch.randint(0, 11, (2, 10))
+    before, _ = model(x)
+    for t in range(10):
+        y = x.clone()
+        y[:, t] = (y[:, t] + 1) % 11
+        after, _ = model(y)
+        torch.testing.assert_close(after[:, :t], before[:, :t])  # nothing before t moves
+        assert not torch.allclose(after[:, t], before[:, t])  # position t itself does
+    last, _ = model(x, last_only=True)
+    torch.testing.assert_close(last, before[:, -1])
+    with pytest.raises(ValueError, match="longer than the 10 positions"):
+        model(torch.zeros(1, 11, dtype=torch.long))
+
+
+def test_the_new_kinds_match_the_lstms_parameters():
+    lstm = num_parameters(build(65, ModelConfig("lstm"), 20))
+    assert lstm == 240_321
+    widths = {k: resolved(ModelConfig(k), 65, 20).width for k in ("transformer", "mingru",
+                                                                  "minlstm")}
+    assert widths == {"transformer": 96, "mingru": 189, "minlstm": 165}
+    counts = {k: num_parameters(build(65, ModelConfig(k), 20)) for k in widths}
+    assert counts["transformer"] == 238_337
+    for kind, count in counts.items():  # the nearest a width step can get
+        step = 4 if kind == "transformer" else 1
+        others = [num_parameters(build(65, ModelConfig(kind, width=widths[kind] + d), 20))
+                  for d in (-step, step)]
+        assert all(abs(count - lstm) <= abs(o - lstm) for o in others)
+    # a width given by name is kept; the matched width stays None in the config a checkpoint
+    # stores, and the model built from it is the matched one
+    assert parse_model_name("transformer-h128")[0].width == 128
+    assert parse_model_name("gru-h149")[0].hidden_size == 149
+    assert build(65, ModelConfig("mingru"), 20).cfg.width is None
+
+
+def test_flops_per_step_are_counted_for_every_kind():
+    for kind in ("transformer", "mingru"):
+        cfg = ModelConfig(kind)
+        all_positions = training_flops(65, cfg, 128, 20, "all")
+        assert training_flops(65, cfg, 256, 20, "all") == 2 * all_positions
+        assert training_flops(65, cfg, 128, 20, "last") < all_positions
+        # at least the products of every weight matrix, 6 FLOPs each per position
+        weights = sum(p.numel() for n, p in build(65, cfg, 20).named_parameters()
+                      if p.dim() == 2 and "embed" not in n and "position" not in n)
+        assert all_positions >= 6 * 128 * 20 * weights
+    info = describe(65, ModelConfig("transformer"), 20)
+    assert (info["kind"], info["width"], info["layers"], info["parameters"]) == (
+        "transformer", 96, 2, 238_337)
+
+
+def test_a_user_class_is_built_from_the_run_parameters_it_declares():
+    cfg, split = parse_model_name(MY_CELL + "@contiguous", ModelConfig(hidden_size=24))
+    assert (cfg.cell, split, model_label(MY_CELL + "@contiguous")) == (MY_CELL, "contiguous",
+                                                                      "MyCell@contiguous")
+    model = build(11, cfg, 20)
+    assert model.net.hidden_size == 24  # from the run's hidden_size
+    logits, state = model(torch.randint(0, 11, (3, 20)))
+    assert logits.shape == (3, 20, 11) and state.shape == (3, 24)
+    assert describe(11, cfg, 20)["layers"] is None  # MyCell says nothing of layers
+    with pytest.raises(ParameterError, match=r"model_args \['kernel'\].*does not take"):
+        check(11, dataclasses.replace(cfg, model_args={"kernel": 3}), 20)
+    with pytest.raises(ParameterError, match="no such file"):
+        check(11, dataclasses.replace(cfg, cell="examples/none.py:MyCell"), 20)
+    with pytest.raises(ParameterError, match="no torch.nn.Module subclass named 'Nope'"):
+        check(11, dataclasses.replace(cfg, cell="examples/my_cell.py:Nope"), 20)
+
+
+def test_a_user_class_is_refused_by_name_for_what_it_lacks(tmp_path):
+    (tmp_path / "cells.py").write_text(
+        "import torch.nn as nn\n\n"
+        "class NeedsKernel(nn.Module):\n"
+        "    def __init__(self, vocab_size, kernel):\n"
+        "        super().__init__()\n"
+        "        self.head = nn.Linear(1, vocab_size)\n\n"
+        "class WrongShape(nn.Module):\n"
+        "    def __init__(self, vocab_size):\n"
+        "        super().__init__()\n"
+        "        self.head = nn.Embedding(vocab_size, 3)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.head(x)\n\n"
+        "class Broken(nn.Module):\n"
+        "    def __init__(self, vocab_size):\n"
+        "        raise RuntimeError('my bug')\n")
+    path = f"{tmp_path / 'cells.py'}"
+    with pytest.raises(ParameterError, match=r"NeedsKernel needs kernel.*model_args"):
+        check(11, ModelConfig(f"{path}:NeedsKernel"), 20)
+    with pytest.raises(ParameterError, match=r"logits of shape \(1, 20, 3\).*\(1, 20, 11\)"):
+        check(11, ModelConfig(f"{path}:WrongShape"), 20)
+    with pytest.raises(RuntimeError, match="my bug"):
+        check(11, ModelConfig(f"{path}:Broken"), 20)
+
+
+def test_a_user_models_checkpoint_reloads(small_text, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the file is found from the checkout as well
+    data = DataConfig(max_chars=20_000, val_frac=0.1)
+    train = TrainConfig(epochs=1, max_steps=5, batch_size=32, lr=1e-2, eval_windows=100,
+                        objective="all")
+    cfg, _ = parse_model_name(MY_CELL, ModelConfig(hidden_size=16))
+    result = run_training(data, cfg, train, tmp_path / "mine", progress=False, text=small_text)
+    assert math.isfinite(result.history[-1]["test_loss"])
+    capsys.readouterr()
+    model, vocab, ckpt = load_model(ModelFolder(tmp_path / "mine").checkpoint)
+    assert "user code, examples/my_cell.py:MyCell" in capsys.readouterr().out
+    assert ckpt["configs"]["model"]["cell"] == MY_CELL  # what to import, as plain data
+    x = torch.randint(0, vocab.size, (2, 20))
+    torch.testing.assert_close(model.eval()(x)[0], result.model.eval()(x)[0])
+    assert (PROJECT_ROOT / "examples" / "my_cell.py").exists()
+
+
+@pytest.mark.parametrize("kind", ["transformer", "mingru"])
+def test_the_new_kinds_train_and_reload(small_text, tmp_path, kind):
+    data = DataConfig(max_chars=20_000, val_frac=0.1)
+    train = TrainConfig(epochs=1, max_steps=20, batch_size=32, lr=3e-3, eval_windows=200,
+                        objective="all")
+    result = run_training(data, ModelConfig(kind, width=32), train, tmp_path / kind,
+                          progress=False, text=small_text)
+    assert result.history[-1]["val_loss"] < math.log(result.windows.vocab.size)
+    model, _, _ = load_model(ModelFolder(tmp_path / kind).checkpoint)
+    x = torch.randint(0, result.windows.vocab.size, (2, 20))
+    torch.testing.assert_close(model.eval()(x)[0], result.model.eval()(x)[0])
