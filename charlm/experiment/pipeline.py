@@ -293,8 +293,9 @@ def run_report(
         run.write_parameters_file(Path(parameters_file) if parameters_file else None)
         run.write_environment(describe_environment(spec.execution))
         _say_estimate(run, spec)
-        # executor=ray: one local instance for every notebook; a line per epoch meanwhile
-        with ray_instance(spec.scale), EpochLines(run, spec), _batch():
+        # executor=ray: one local instance for every notebook (its workers inherit _batch's
+        # variables); a line per epoch meanwhile
+        with _batch(), ray_instance(spec.scale), EpochLines(run, spec):
             executed = run_steps(run, spec, progress)
         if executed or not run.report_html.exists():
             export_report(run, run.executed_notebook(plan(spec)[-1].name))
