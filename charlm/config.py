@@ -290,4 +290,8 @@ def parse_model_name(name: str, base: ModelConfig | None = None):
     size = {} if path or not m.group(2) else {
         "hidden_size" if m.group(1) in RECURRENT else "width": int(m.group(2))}
     cell = path.group(1) if path else m.group(1)
-    return dataclasses.replace(base, cell=cell, **size), split or None
+    # the fields a kind never reads keep their defaults, so that changing one (heads, say)
+    # leaves the models that ignore it trained (their checkpoints' configs still match)
+    unread = ({} if path else {"model_args": {}}) | (
+        {"width": None, "heads": ModelConfig.heads} if cell in RECURRENT else {})
+    return dataclasses.replace(base, cell=cell, **{**unread, **size}), split or None

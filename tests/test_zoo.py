@@ -9,6 +9,7 @@ import torch
 from charlm.checkpoint import load_model
 from charlm.config import DataConfig, ModelConfig, TrainConfig, parse_model_name
 from charlm.errors import ParameterError
+from charlm.experiment.pipeline import run_report
 from charlm.folder import ModelFolder
 from charlm.kinds import kinds, model_label
 from charlm.models import build, check, describe, num_parameters, resolved, training_flops
@@ -173,3 +174,26 @@ def test_the_new_kinds_train_and_reload(small_text, tmp_path, kind):
     model, _, _ = load_model(ModelFolder(tmp_path / kind).checkpoint)
     x = torch.randint(0, result.windows.vocab.size, (2, 20))
     torch.testing.assert_close(model.eval()(x)[0], result.model.eval()(x)[0])
+
+
+@pytest.mark.slow
+def test_a_user_model_goes_through_the_whole_chain(tmp_path, corpus_text, monkeypatch):
+    """The user's file, named relative to the folder the command runs in, through every
+    notebook (their kernels run in the run folder): trained, compared, printed by its name."""
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / "mine.py").write_text(
+        (PROJECT_ROOT / "examples" / "my_cell.py").read_text())
+    monkeypatch.chdir(tmp_path)
+    model = "cells/mine.py:MyCell"
+    run = run_report("smoke", {"models": ["lstm", model], "tune_space": {}, "max_steps": 4,
+                               "epochs": 1}, reports_dir=tmp_path / "reports",
+                     figures_dir=None, progress=False)
+    runs = run.read_runs()
+    assert set(runs.model) == {"lstm", model} and runs.test_loss.notna().all()
+    assert (run.models_dir / "cells_mine.py_MyCell-s0").is_dir()
+    report = run.report_md.read_text(encoding="utf-8")
+    assert "LSTM vs MyCell" in report and "| MyCell |" in report.replace("**", "")
+    with pytest.raises(ParameterError, match="no such file"):  # refused before any work
+        run_report("smoke", {"models": ["lstm", "cells/none.py:MyCell"]},
+                   reports_dir=tmp_path / "other", figures_dir=None, progress=False)
+    assert not (tmp_path / "other").exists()

@@ -9,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from charlm.config import ModelConfig
+from charlm.errors import ParameterError
 
 KINDS = ("transformer",)  # the model names this module builds (charlm.kinds reads them)
 WIDTH_STEP = "heads"  # its width is a multiple of the attention heads (charlm.models.sizes)
@@ -46,7 +47,9 @@ class CharTransformer(nn.Module):
                  dropout: float = 0.0, cfg: ModelConfig | None = None):
         super().__init__()
         if width % heads:
-            raise ValueError(f"width {width} is not a multiple of heads {heads}")
+            raise ParameterError(f"transformer: width {width} is not a multiple of heads={heads}: "
+                                 f"choose a width such as {width - width % heads or heads}, or "
+                                 "other heads.")
         self.cfg, self.vocab_size, self.seq_len, self.width = cfg, vocab_size, seq_len, width
         self.embed = nn.Embedding(vocab_size, width)
         self.position = nn.Embedding(seq_len, width)
