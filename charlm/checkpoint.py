@@ -3,6 +3,8 @@ a model folder's other torch files (the per-window test results)."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ def save_checkpoint(
         "vocab": vocab.to_json(),
         "history": history,
         "epoch": epoch,
+        "width": getattr(model, "width", None),  # as built (a matched width is None in configs)
         "rng": {"torch": torch.get_rng_state(),  # dropout on CUDA draws from CUDA's generators
                 **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_initialized()
                    else {})},
@@ -98,8 +101,12 @@ def model_of(ckpt: dict, path: str | Path = "the checkpoint", expect_cell: str |
         )
     if is_import_path(cfg.cell):  # the checkpoint holds its weights; the class is imported
         print(f"charlm: {path} holds a model of user code, {cfg.cell}: importing it to rebuild "
-              "the model (its weights are plain tensors; nothing is unpickled)")
-    model = build(vocab.size, cfg, configs_of(ckpt).data.seq_len)
+              "the model (its weights are plain tensors; nothing is unpickled)", file=sys.stderr)
+    # the width it was built at, should the matching of widths change in a later version
+    built = cfg if cfg.width is not None or ckpt.get("width") is None else dataclasses.replace(
+        cfg, width=ckpt["width"])
+    model = build(vocab.size, built, configs_of(ckpt).data.seq_len)
+    model.cfg = cfg
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

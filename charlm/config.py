@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charlm.errors import ParameterError
-from charlm.kinds import IMPORT_PATH, RECURRENT, is_import_path, kinds
+from charlm.kinds import IMPORT_PATH, KIND_NAME, RECURRENT, fields_read, is_import_path, kinds
 
 CELLS = RECURRENT  # the reference's cells (the train command's --cell)
 OBJECTIVES = ("last", "all")
@@ -278,7 +278,8 @@ def parse_model_name(name: str, base: ModelConfig | None = None):
     """
     base = base or ModelConfig()
     path = re.fullmatch(rf"({IMPORT_PATH.pattern})(?:@([a-z]+))?", str(name))
-    m = None if path else re.fullmatch(r"([a-z]+)(?:-h(\d+))?(?:@([a-z]+))?", str(name))
+    m = None if path else re.fullmatch(rf"({KIND_NAME.pattern})(?:-h(\d+))?(?:@([a-z]+))?",
+                                       str(name))
     split = path.group(path.lastindex) if path and path.lastindex > 3 else m and m.group(3)
     if (not (path or m) or (m and m.group(1) not in kinds())
             or (split and split not in SPLITS)):
@@ -292,6 +293,8 @@ def parse_model_name(name: str, base: ModelConfig | None = None):
     cell = path.group(1) if path else m.group(1)
     # the fields a kind never reads keep their defaults, so that changing one (heads, say)
     # leaves the models that ignore it trained (their checkpoints' configs still match)
-    unread = ({} if path else {"model_args": {}}) | (
-        {"width": None, "heads": ModelConfig.heads} if cell in RECURRENT else {})
+    reads = fields_read(cell)
+    unread = {} if reads is None else {
+        f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+        for f in dataclasses.fields(ModelConfig) if f.name != "cell" and f.name not in reads}
     return dataclasses.replace(base, cell=cell, **{**unread, **size}), split or None

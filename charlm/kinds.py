@@ -14,20 +14,34 @@ from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 IMPORT_PATH = re.compile(r"(?P<target>[^@:\s]+):(?P<cls>[A-Za-z_]\w*)")
+KIND_NAME = re.compile(r"[a-z][a-z0-9_]*")  # what a kind may be called (a model name adds -h, @)
 RECURRENT = ("lstm", "gru", "rnn")  # charlm.models.rnn's: fused layers, stacked seeds (batched)
 WORKDIR_ENV = "CHARLM_WORKDIR"  # where `charlm report` ran: file.py:Class is found there
 
 
 @cache
-def kind_modules() -> dict[str, str]:
-    """{kind: the module of charlm.models that builds it}, from each module's KINDS literal."""
+def _declared() -> dict[str, tuple[str, tuple[str, ...] | None]]:
+    """{kind: (its module of charlm.models, the ModelConfig fields it reads or None for all)},
+    from each module's KINDS and READS literals."""
     out = {}
     for path in sorted(MODELS_DIR.glob("*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Assign) and any(
-                    isinstance(t, ast.Name) and t.id == "KINDS" for t in node.targets):
-                out.update(dict.fromkeys(ast.literal_eval(node.value), path.stem))
+        literals = {t.id: node.value for node in ast.parse(path.read_text(encoding="utf-8")).body
+                    if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name) and t.id in ("KINDS", "READS")}
+        reads = ast.literal_eval(literals["READS"]) if "READS" in literals else None
+        for kind in ast.literal_eval(literals.get("KINDS", ast.Tuple(elts=[]))):
+            out[kind] = (path.stem, reads)
     return out
+
+
+def kind_modules() -> dict[str, str]:
+    """{kind: the module of charlm.models that builds it}."""
+    return {kind: module for kind, (module, _) in _declared().items()}
+
+
+def fields_read(cell: str) -> tuple[str, ...] | None:
+    """The ModelConfig fields a kind's models read (None: every one, for the user's class)."""
+    return None if is_import_path(cell) else _declared()[cell][1]
 
 
 def kinds() -> tuple[str, ...]:

@@ -12,7 +12,15 @@ from charlm.errors import ParameterError
 from charlm.experiment.pipeline import run_report
 from charlm.folder import ModelFolder
 from charlm.kinds import kinds, model_label
-from charlm.models import build, check, describe, num_parameters, resolved, training_flops
+from charlm.models import (
+    build,
+    check,
+    describe,
+    forward_flops,
+    num_parameters,
+    resolved,
+    training_flops,
+)
 from charlm.models.minrnn import log_coefficients, scan, sequential
 from charlm.project import PROJECT_ROOT
 from charlm.train import run_training
@@ -99,6 +107,12 @@ def test_flops_per_step_are_counted_for_every_kind():
         weights = sum(p.numel() for n, p in build(65, cfg, 20).named_parameters()
                       if p.dim() == 2 and "embed" not in n and "position" not in n)
         assert all_positions >= 6 * 128 * 20 * weights
+    # the Transformer's: every weight matrix once per position, and attention's two products
+    # over the 20 x 20 square per layer (counted on the CPU too, where torch has no formula)
+    cfg = ModelConfig("transformer")
+    weights = sum(p.numel() for n, p in build(65, cfg, 20).named_parameters()
+                  if p.dim() == 2 and "embed" not in n and "position" not in n)
+    assert forward_flops(65, cfg, 20, False) == 2 * 20 * weights + 2 * (2 * 2 * 20 * 20 * 96)
     info = describe(65, ModelConfig("transformer"), 20)
     assert (info["kind"], info["width"], info["layers"], info["parameters"]) == (
         "transformer", 96, 2, 238_337)
@@ -156,7 +170,7 @@ def test_a_user_models_checkpoint_reloads(small_text, tmp_path, capsys, monkeypa
     assert math.isfinite(result.history[-1]["test_loss"])
     capsys.readouterr()
     model, vocab, ckpt = load_model(ModelFolder(tmp_path / "mine").checkpoint)
-    assert "user code, examples/my_cell.py:MyCell" in capsys.readouterr().out
+    assert "user code, examples/my_cell.py:MyCell" in capsys.readouterr().err
     assert ckpt["configs"]["model"]["cell"] == MY_CELL  # what to import, as plain data
     x = torch.randint(0, vocab.size, (2, 20))
     torch.testing.assert_close(model.eval()(x)[0], result.model.eval()(x)[0])

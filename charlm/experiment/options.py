@@ -25,6 +25,8 @@ from charlm.config import (
     setting_part,
 )
 from charlm.errors import ParameterError
+from charlm.experiment.layout import file_part
+from charlm.kinds import model_label
 
 
 @dataclass
@@ -66,6 +68,13 @@ class RunConfig:
             integer("seeds", s)
         if len(set(self.seeds)) != len(self.seeds) or len(set(self.models)) != len(self.models):
             raise ParameterError("seeds and models must not repeat.")
+        for what, key in (("be printed as", model_label), ("share the folder name", file_part)):
+            seen: dict[str, str] = {}
+            for name in self.models:
+                if key(name) in seen:
+                    raise ParameterError(f"models {seen[key(name)]!r} and {name!r} would {what} "
+                                         f"{key(name)!r}: rename one class or file.")
+                seen[key(name)] = name
         for pair in self.pairs:
             if (not isinstance(pair, (list, tuple)) or len(pair) != 2
                     or not set(pair) <= set(self.models)):

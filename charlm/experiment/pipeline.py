@@ -79,7 +79,8 @@ def plan(spec: RunSpec) -> list[Step]:
         after = tuple(s.name for s in out if s.notebook.name in layout.reads_from(notebook))
         reads = parameters_read(notebook, spec)
         if notebook.per_model:
-            out += [Step(notebook, f"{notebook.name}-{m}.ipynb", reads, after, {"model": m})
+            out += [Step(notebook, f"{notebook.name}-{layout.file_part(m)}.ipynb", reads, after,
+                         {"model": m})
                     for m in spec.run.models]
         else:
             out.append(Step(notebook, f"{notebook.name}.ipynb", reads, after))

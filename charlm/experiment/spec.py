@@ -86,7 +86,8 @@ class RunSpec:
 
     def uses_dropout(self) -> bool:
         """Whether a model of the run trains with dropout (set, or searched)."""
-        return bool(self.model.dropout or any(self.search.tune_space.get("dropout", [])))
+        return bool(self.model.dropout or any(self.search.tune_space.get("dropout", []))
+                    or any(s.get("dropout") for s in self.run.per_model.values()))
 
     def _check_together(self) -> None:
         """Settings of different parts that cannot go together."""

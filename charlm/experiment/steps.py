@@ -39,7 +39,7 @@ from charlm.experiment.spec import RunSpec
 from charlm.folder import ModelFolder
 from charlm.generate import fit_prompt, generate
 from charlm.kinds import RECURRENT
-from charlm.models import describe, num_parameters, size_mb, training_flops
+from charlm.models import describe, size_mb, training_flops
 from charlm.scale.group import train_group
 from charlm.stats import held_out, ngram, search, verdicts
 from charlm.train import steps_per_epoch
@@ -219,7 +219,7 @@ def _run_row(model: str, seed: int, ckpt: dict) -> dict:
             "test_bpc": last["test_bpc"], "train_time": last["elapsed_train_seconds"],
             "best_epoch": last.get("best_epoch"),
             "tested_epoch": last.get("tested_epoch", ckpt["epoch"]),
-            "parameters": num_parameters(ckpt["model"]), "size_mb": size_mb(ckpt["model"])}
+            "parameters": info["parameters"], "size_mb": size_mb(ckpt["model"])}
 
 
 def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:

@@ -108,11 +108,24 @@ def training_flops(vocab_size: int, cfg: ModelConfig, batch_size: int, seq_len: 
     return 3.0 * batch_size * forward_flops(vocab_size, cfg, seq_len, objective == "last")
 
 
+def _cpu_attention_flops(query, key, value, *args, out_val=None, **kwargs) -> int:
+    """Attention's two products, QK^T and AV, as torch counts them on a GPU (the whole square,
+    the causal half included): torch's counter has no formula for the CPU's attention kernel."""
+    b, h, t, d = query.shape
+    return 2 * 2 * b * h * t * key.shape[-2] * d
+
+
+_cpu_attention_flops._get_raw = True  # FlopCounterMode passes it the tensors, not their shapes
+CPU_ATTENTION = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu:
+                 _cpu_attention_flops}
+
+
 def forward_flops(vocab_size: int, cfg: ModelConfig, seq_len: int, last_only: bool) -> float:
-    """FLOPs of one window's forward pass, counted by FlopCounterMode."""
+    """FLOPs of one window's forward pass on the CPU, counted by FlopCounterMode."""
     with torch.random.fork_rng(devices=[]):
         model = build(vocab_size, cfg, seq_len).eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
+    with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION) as counter, \
+            torch.no_grad():
         model(torch.zeros(1, seq_len, dtype=torch.long), last_only=last_only)
     return float(counter.get_total_flops())
 

@@ -61,7 +61,10 @@ def find_class(cell: str) -> type:
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[module_name] = module
                 spec.loader.exec_module(module)
-        else:
+        else:  # from the folder the command ran in too, as `python -m charlm` there would
+            workdir = os.environ.get(WORKDIR_ENV)
+            if workdir and workdir not in sys.path:
+                sys.path.append(workdir)
             module = importlib.import_module(target)
     except ParameterError:
         raise

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from charlm.config import ModelConfig
 
 KINDS = ("mingru", "minlstm")  # the model names this module builds (charlm.kinds reads them)
+READS = ("hidden_size", "num_layers", "dropout", "width")  # the ModelConfig fields they read
 GATES = {"mingru": 2, "minlstm": 3}  # input products per layer: (z, h~) or (f, i, h~)
 
 
@@ -100,5 +101,5 @@ class MinRNN(nn.Module):
 
 
 def build(vocab_size: int, cfg: ModelConfig, seq_len: int, fused: bool = False) -> MinRNN:
-    """The kind's model at cfg's width (resolved: charlm.models.sizes)."""
+    """The kind's model at cfg's width (resolved: charlm.models.resolved)."""
     return MinRNN(vocab_size, cfg.cell, cfg.width, cfg.num_layers, cfg.dropout, cfg)

@@ -12,6 +12,7 @@ from charlm.config import ModelConfig
 from charlm.fused import fused_rnn
 
 KINDS = ("lstm", "gru", "rnn")  # the model names this module builds (charlm.kinds reads them)
+READS = ("hidden_size", "num_layers", "dropout")  # the ModelConfig fields its models read
 RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 

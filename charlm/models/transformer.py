@@ -12,7 +12,8 @@ from charlm.config import ModelConfig
 from charlm.errors import ParameterError
 
 KINDS = ("transformer",)  # the model names this module builds (charlm.kinds reads them)
-WIDTH_STEP = "heads"  # its width is a multiple of the attention heads (charlm.models.sizes)
+READS = ("hidden_size", "num_layers", "dropout", "width", "heads")  # of ModelConfig
+WIDTH_STEP = "heads"  # its width is a multiple of the attention heads (charlm.models.resolved)
 
 
 class Block(nn.Module):
@@ -70,6 +71,6 @@ class CharTransformer(nn.Module):
 
 
 def build(vocab_size: int, cfg: ModelConfig, seq_len: int, fused: bool = False):
-    """The kind's model at cfg's width (resolved: charlm.models.sizes)."""
+    """The kind's model at cfg's width (resolved: charlm.models.resolved)."""
     return CharTransformer(vocab_size, cfg.width, cfg.num_layers, cfg.heads, seq_len,
                            cfg.dropout, cfg)

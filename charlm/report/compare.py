@@ -139,10 +139,13 @@ def setting_differences(a: Side, b: Side) -> tuple[pd.DataFrame, int]:
 
 def _trained_with(side: Side, model: str, key: str) -> tuple[Any, str]:
     """The value of a training setting a model trained with: its search's choice (marked
-    " (searched)"), else the run's."""
+    " (searched)"), else its own (per_model, marked " (per model)"), else the run's."""
     chosen = (side.choice or {}).get("chosen", {}).get(model, {})
     if key in chosen:
         return chosen[key], " (searched)"
+    own = side.params.get("per_model", {}).get(model, {})
+    if key in own:
+        return own[key], " (per model)"
     return side.params.get(key, parameter_defaults().get(key)), ""
 
 

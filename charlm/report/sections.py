@@ -123,7 +123,8 @@ def training_configuration(d: ReportData) -> str:
                                                        else f"`{k}` {v}" for k, v in s.items())
                        for m, s in spec.run.per_model.items())] if spec.run.per_model else []),
         *(["- **Searched per model** (see Tuning; these replace the values above): "
-           + "; ".join(f"`{k}`: " + ", ".join(f"{m} {s[k]}" for m, s in chosen.items())
+           + "; ".join(f"`{k}`: " + ", ".join(f"{model_label(m)} {s[k]}"
+                                              for m, s in chosen.items())
                        for k in searched)] if searched else []),
         f"- **Evaluation**: {per_epoch}the test set once, after the last epoch, on all its "
         f"windows, {_tested(d)}; loss = cross entropy in nats",
