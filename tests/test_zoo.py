@@ -9,9 +9,10 @@ import torch
 from charlm.checkpoint import load_model
 from charlm.config import DataConfig, ModelConfig, TrainConfig, parse_model_name
 from charlm.errors import ParameterError
+from charlm.experiment.options import RunConfig
 from charlm.experiment.pipeline import run_report
 from charlm.folder import ModelFolder
-from charlm.kinds import kinds, model_label
+from charlm.kinds import KIND_NAME, fields_read, kinds, model_label
 from charlm.models import (
     build,
     check,
@@ -30,6 +31,21 @@ MY_CELL = "examples/my_cell.py:MyCell"
 
 def test_every_kind_is_found_from_its_module():
     assert kinds() == ("lstm", "gru", "rnn", "mingru", "minlstm", "transformer")
+    assert all(KIND_NAME.fullmatch(k) for k in kinds())  # each can be named in `models`
+    assert fields_read("transformer") == ("hidden_size", "num_layers", "dropout", "width",
+                                          "heads")
+
+
+def test_a_field_a_kind_never_reads_leaves_its_config_alone():
+    base, other = ModelConfig(), ModelConfig(heads=8, width=64, model_args={"k": 1})
+    for name in ("lstm", "gru-h149", "mingru"):
+        assert (parse_model_name(name, base)[0] == parse_model_name(name, other)[0]) is (
+            name != "mingru")  # mingru reads the width
+    assert parse_model_name("mingru", other)[0].heads == 4
+    assert parse_model_name("transformer", other)[0].heads == 8
+    assert parse_model_name(MY_CELL, other)[0].model_args == {"k": 1}
+    with pytest.raises(ParameterError, match="would be printed as 'MyCell'"):
+        RunConfig(models=[MY_CELL, "other/my_cell.py:MyCell"])
 
 
 @pytest.mark.parametrize("kind", ["mingru", "minlstm"])
@@ -199,14 +215,18 @@ def test_a_user_model_goes_through_the_whole_chain(tmp_path, corpus_text, monkey
         (PROJECT_ROOT / "examples" / "my_cell.py").read_text())
     monkeypatch.chdir(tmp_path)
     model = "cells/mine.py:MyCell"
-    run = run_report("smoke", {"models": ["lstm", model], "tune_space": {}, "max_steps": 4,
-                               "epochs": 1}, reports_dir=tmp_path / "reports",
-                     figures_dir=None, progress=False)
+    models = ["lstm", "transformer", "mingru", model]  # the command, on a smaller budget
+    run = run_report("smoke", {"models": models, "max_steps": 4, "epochs": 1},
+                     reports_dir=tmp_path / "reports", figures_dir=None, progress=False)
     runs = run.read_runs()
-    assert set(runs.model) == {"lstm", model} and runs.test_loss.notna().all()
+    assert list(dict.fromkeys(runs.model)) == models and runs.test_loss.notna().all()
     assert (run.models_dir / "cells_mine.py_MyCell-s0").is_dir()
+    assert set(run.read_choice()["chosen"]) == set(models)  # each searched its learning rate
     report = run.report_md.read_text(encoding="utf-8")
-    assert "LSTM vs MyCell" in report and "| MyCell |" in report.replace("**", "")
+    assert "# LSTM vs TRANSFORMER vs MINGRU vs MyCell on" in report
+    arch = report.split("## Model Architectures")[1].split("##")[0]
+    assert "| MyCell |" not in arch and f"| {model} | {model} |" in arch  # name, kind
+    assert "| transformer | transformer |" in arch and "| mingru | mingru |" in arch
     with pytest.raises(ParameterError, match="no such file"):  # refused before any work
         run_report("smoke", {"models": ["lstm", "cells/none.py:MyCell"]},
                    reports_dir=tmp_path / "other", figures_dir=None, progress=False)
