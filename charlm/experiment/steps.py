@@ -41,6 +41,7 @@ from charlm.generate import fit_prompt, generate
 from charlm.kinds import RECURRENT
 from charlm.models import describe, size_mb, training_flops
 from charlm.scale.group import train_group
+from charlm.scenes import scene_of, scene_starts
 from charlm.stats import held_out, ngram, search, verdicts
 from charlm.train import steps_per_epoch
 
@@ -232,6 +233,9 @@ def evaluate_run(run: Run, spec: RunSpec) -> Evaluation:
         histories.append(pd.DataFrame(ckpt["history"]).assign(model=model, seed=seed))
         step_losses.append(folder.read_step_losses().assign(model=model, seed=seed))
         per_window[(model, seed)] = _test_windows(folder, ckpt, spec.execution.eval_batch_size)
+    starts = scene_starts(load_corpus(spec.data))  # the clusters of held-out text's intervals
+    for windows in per_window.values():  # each window's scene: that of its target character
+        windows["scenes"] = scene_of(windows["starts"] + spec.data.seq_len, starts)
     test_share = 1 - spec.data.train_frac  # of all windows, for the finite-population correction
     runs = verdicts.with_test_loss_intervals(pd.DataFrame(rows), per_window, test_share)
     # the n-gram model on the first seed's split (split_per_seed), and where its text ends

@@ -185,6 +185,26 @@ def block_bootstrap(
     )
 
 
+MIN_CLUSTERS = 8  # fewer clusters than this and a cluster bootstrap's percentiles mean little
+
+
+def cluster_bootstrap(values, clusters, n_boot: int = 2000, seed: int = 0,
+                      level: float = LEVEL) -> Interval | None:
+    """Interval of mean(values) by resampling whole clusters (the scenes of a text: the
+    population is new text, scene by scene), the mean over the resampled windows; None with
+    fewer than MIN_CLUSTERS clusters."""
+    v, c = np.asarray(values, dtype=float), np.asarray(clusters)
+    ids, inverse = np.unique(c, return_inverse=True)
+    if ids.size < MIN_CLUSTERS:
+        return None
+    sums, sizes = np.bincount(inverse, weights=v), np.bincount(inverse)
+    picks = np.random.default_rng(seed).integers(0, ids.size, size=(n_boot, ids.size))
+    means = sums[picks].sum(axis=1) / sizes[picks].sum(axis=1)
+    lo, hi = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2])
+    return Interval(float(v.mean()), float(lo), float(hi),
+                    f"bootstrap over the {ids.size} scenes of the test text", v.size)
+
+
 def block_bootstrap_unpaired(a, b, block: int = 1000, n_boot: int = 2000, seed: int = 0,
                              level: float = LEVEL) -> Interval:
     """Interval of mean(a) - mean(b) for two different sets of windows (e.g. two splits)."""

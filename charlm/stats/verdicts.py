@@ -38,6 +38,7 @@ from charlm.stats.intervals import (
     against_reference,
     block_bootstrap,
     block_bootstrap_unpaired,
+    cluster_bootstrap,
     holm,
     iid_interval,
     mean_ci,
@@ -78,21 +79,24 @@ POPULATIONS = {  # what a single run's test-set interval generalises to, by its 
 }
 
 
-def test_set_interval(values, split: str, test_share: float | None) -> Interval:
+def test_set_interval(values, split: str, test_share: float | None,
+                      scenes=None) -> Interval:
     """One run's test-set interval for the population its split stands for: a random split
     is a sample of this corpus's windows (iid, finite-population corrected); a contiguous one
-    stands for new text, whose windows are dependent (a block bootstrap; the block length of
-    1,000 windows is a choice, and the spread grows with it)."""
+    stands for new text, whose windows are dependent: a bootstrap over the scenes of the test
+    text (`scenes`: each window's scene, charlm.scenes), else, where a text has too few, over
+    blocks of 1,000 windows (a length that is a choice: the spread grows with it)."""
     if split == "random":
         return iid_interval(values, test_share)
-    return block_bootstrap(values)
+    return (scenes is not None and cluster_bootstrap(values, scenes)) or block_bootstrap(values)
 
 
 def with_test_loss_intervals(runs: pd.DataFrame, per_window: dict,
                              test_share: float | None = None) -> pd.DataFrame:
     """`runs` plus each run's test-loss 95% interval (test-set noise only) and the population
     it is for (POPULATIONS)."""
-    intervals = [test_set_interval(per_window[(r.model, r.seed)]["losses"], r.split, test_share)
+    intervals = [test_set_interval(per_window[(r.model, r.seed)]["losses"], r.split, test_share,
+                                   per_window[(r.model, r.seed)].get("scenes"))
                  for r in runs.itertuples()]
     return runs.assign(test_loss_low=[iv.low for iv in intervals],
                        test_loss_high=[iv.high for iv in intervals],
@@ -105,8 +109,8 @@ COVERS = {  # what an interval accounts for, in the report's words
     "seeds, two test sets": "seed noise (initialisation, data order); the two were tested on "
                             "different windows",
     "seeds and splits": "seed noise and the choice of test windows (a split per seed)",
-    "test set": "test-set noise of one seed, for new text like this test text (blocks of 1,000 "
-                "windows), not seed-to-seed variation",
+    "test set": "test-set noise of one seed, for new text like this test text (a bootstrap over "
+                "its scenes, or blocks of 1,000 windows), not seed-to-seed variation",
     "test set, random split": "test-set noise of one seed, for another random split of this "
                               "corpus (iid windows), not seed-to-seed variation",
     "exact": "nothing: exact",
@@ -180,10 +184,11 @@ def compare(runs: pd.DataFrame, a: str, b: str, per_window: dict,
 def _window_interval(wa: dict, wb: dict, column: str, random_split: bool,
                      test_share: float | None) -> Interval:
     """One run each, paired when both were tested on the same windows: for another random split
-    (iid) on a random split, else for new text (block bootstrap)."""
+    (iid) on a random split, else for new text (over its scenes, test_set_interval)."""
     xa, xb = wa[column].astype(float), wb[column].astype(float)
     if wa["starts"].shape == wb["starts"].shape and bool((wa["starts"] == wb["starts"]).all()):
-        return iid_interval(xa - xb, test_share) if random_split else block_bootstrap(xa - xb)
+        return test_set_interval(xa - xb, "random" if random_split else "contiguous",
+                                 test_share, wa.get("scenes"))
     return block_bootstrap_unpaired(xa, xb)
 
 
