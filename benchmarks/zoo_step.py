@@ -25,6 +25,7 @@ from charlm.config import DataConfig, TrainConfig, parse_model_name
 from charlm.data import make_windows
 from charlm.device import resolve_device, sync
 from charlm.models import build, describe, training_flops
+from charlm.models.minrnn import coefficients, log_scan, scan, sequential
 from charlm.step import ModelStep, adam
 
 MODELS = ["lstm", "gru", "gru-h149", "transformer", "mingru", "minlstm",
@@ -93,10 +94,38 @@ def main() -> None:
     for ref in ("gru", "lstm"):
         base = df.loc[df.model == ref, "ms per step (median)"].iloc[0]
         df[f"x {ref}'s time"] = df["ms per step (median)"] / base
+    scans = scan_forms(device, reps)
     where = "CPU" if device.type == "cpu" else torch.cuda.get_device_name(device)
     write("zoo_step" + ("_tiny" if args.tiny else ""), df,
           f"One training step of every kind ({where}; fast recipe: objective all, batch 128; "
           f"median of {reps} x {steps} steps, alternating)", out=args.out)
+    write("zoo_scan" + ("_tiny" if args.tiny else ""), scans,
+          "minGRU's recurrence over a window, forward and backward (batch 128, 20 positions, "
+          f"width 189), three ways, median of {reps} x 20, alternating", out=args.out)
+
+
+def scan_forms(device, reps: int) -> pd.DataFrame:
+    """The minGRU layer's recurrence three ways, side by side: the parallel scan charlm trains
+    with (linear space), the paper's log-space scan, and the plain loop of 20 steps."""
+    gen = torch.Generator().manual_seed(0)
+    pre = torch.randn(128, 20, 2 * 189, generator=gen).to(device).requires_grad_()
+    forms = {"parallel scan, linear space (charlm)": lambda a, b: scan(a, b),
+             "parallel scan, log space (the paper's)": log_scan,
+             "sequential loop, 20 steps": sequential}
+    times = {name: [] for name in forms}
+    for _ in range(reps + 1):  # the first round warms up
+        for name, form in forms.items():
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(20):
+                form(*coefficients("mingru", pre)).sum().backward()
+            sync(device)
+            times[name].append((time.perf_counter() - start) / 20 * 1e3)
+    rows = [{"recurrence": name, "ms fwd+bwd (median)": statistics.median(t[1:])}
+            for name, t in times.items()]
+    df = pd.DataFrame(rows)
+    df["x charlm's"] = df["ms fwd+bwd (median)"] / df["ms fwd+bwd (median)"].iloc[0]
+    return df
 
 
 if __name__ == "__main__":

@@ -95,3 +95,5 @@ def test_zoo_step_benchmark_tiny(tmp_path, corpus_text):
     assert list(df.model) == ["lstm", "gru", "transformer", "mingru"]
     assert (df["ms per step (median)"] > 0).all() and (df["GFLOPs per step"] > 0).all()
     assert df.loc[df.model == "gru", "x gru's time"].iloc[0] == 1.0
+    scans = pd.read_csv(tmp_path / "zoo_scan_tiny.csv")
+    assert len(scans) == 3 and scans["x charlm's"].iloc[0] == 1.0

@@ -22,7 +22,7 @@ from charlm.models import (
     resolved,
     training_flops,
 )
-from charlm.models.minrnn import log_coefficients, scan, sequential
+from charlm.models.minrnn import coefficients, log_scan, scan, sequential
 from charlm.project import PROJECT_ROOT
 from charlm.train import run_training
 
@@ -49,20 +49,22 @@ def test_a_field_a_kind_never_reads_leaves_its_config_alone():
 
 
 @pytest.mark.parametrize("kind", ["mingru", "minlstm"])
-def test_the_parallel_scan_equals_the_sequential_recurrence(kind):
+@pytest.mark.parametrize("steps", [1, 7, 20, 33])
+def test_the_parallel_scan_equals_the_sequential_recurrence(kind, steps):
     torch.manual_seed(0)
-    pre = torch.randn(3, 20, 3 * 8 if kind == "minlstm" else 2 * 8, dtype=torch.float64) * 3
-    log_a, log_b = log_coefficients(kind, pre)
+    pre = torch.randn(3, steps, 3 * 8 if kind == "minlstm" else 2 * 8, dtype=torch.float64) * 3
+    a, b = coefficients(kind, pre)
     h0 = torch.rand(3, 8, dtype=torch.float64) + 0.1
-    torch.testing.assert_close(scan(log_a, log_b), sequential(log_a, log_b))
-    torch.testing.assert_close(scan(log_a, log_b, h0), sequential(log_a, log_b, h0))
-    # the coefficients are the paper's: minGRU's a = 1 - z; minLSTM's a + b/h~ = 1
+    torch.testing.assert_close(scan(a, b), sequential(a, b))
+    torch.testing.assert_close(scan(a, b, h0), sequential(a, b, h0))
+    torch.testing.assert_close(scan(a, b), log_scan(a, b))  # the paper's log-space form
+    # the coefficients are the paper's: minGRU's a = 1 - z; minLSTM's a = f / (f + i)
     if kind == "mingru":
-        z = torch.sigmoid(pre[..., :8])
-        torch.testing.assert_close(log_a.exp(), 1 - z)
+        torch.testing.assert_close(a, 1 - torch.sigmoid(pre[..., :8]))
     else:
         f, i = torch.sigmoid(pre[..., :8]), torch.sigmoid(pre[..., 8:16])
-        torch.testing.assert_close(log_a.exp(), f / (f + i))
+        torch.testing.assert_close(a, f / (f + i))
+    assert (a > 0).all() and (a < 1).all() and (b > 0).all()
 
 
 @pytest.mark.parametrize("kind", ["mingru", "minlstm"])

@@ -1,11 +1,15 @@
 """minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"): recurrent layers whose
 gates read only the input, so that h_t = a_t * h_{t-1} + b_t over a whole window is one parallel
-scan (in log space, as the paper computes it) instead of T sequential steps.
+scan (log2 T steps over all positions at once) instead of T sequential steps.
 
     minGRU:  z = sigmoid(W_z x), h~ = g(W_h x);  a = 1 - z, b = z * h~
     minLSTM: f = sigmoid(W_f x), i = sigmoid(W_i x), h~ = g(W_h x);
              a = f / (f + i), b = i / (f + i) * h~
-    g(v) = v + 1/2 for v >= 0, else sigmoid(v): positive, so log h is defined.
+    g(v) = v + 1/2 for v >= 0, else sigmoid(v) (the paper's, which keeps h~ positive)
+
+The scan is Hillis and Steele's, in linear space: it multiplies coefficients in (0, 1) and
+never divides, so it needs none of the log-space form the paper uses for its cumulative
+product (benchmarks/zoo_step.py times both; the log-space one is `log_scan`, tested equal).
 
 The model: characters (a lookup, as one-hot input times a matrix) -> layers, each a pre-norm
 residual block around one min-cell (x + W_o cell(norm(x))) -> norm -> linear.
@@ -24,40 +28,49 @@ READS = ("hidden_size", "num_layers", "dropout", "width")  # the ModelConfig fie
 GATES = {"mingru": 2, "minlstm": 3}  # input products per layer: (z, h~) or (f, i, h~)
 
 
-def log_g(v: torch.Tensor) -> torch.Tensor:
-    """log g(v), computed without forming g for v < 0."""
-    return torch.where(v >= 0, torch.log(F.relu(v) + 0.5), -F.softplus(-v))
+def g(v: torch.Tensor) -> torch.Tensor:
+    return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
 
 
-def log_coefficients(kind: str, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log a, log b) of the recurrence h_t = a_t h_{t-1} + b_t, from the gate inputs `pre`
+def coefficients(kind: str, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) of the recurrence h_t = a_t h_{t-1} + b_t, from the gate inputs `pre`
     (..., GATES[kind] * width)."""
     if kind == "mingru":
         k, h = pre.chunk(2, dim=-1)
-        return -F.softplus(k), -F.softplus(-k) + log_g(h)  # log(1 - z), log z + log h~
+        z = torch.sigmoid(k)
+        return 1 - z, z * g(h)
     f, i, h = pre.chunk(3, dim=-1)
-    diff = F.softplus(-f) - F.softplus(-i)  # log i - log f
-    return -F.softplus(diff), -F.softplus(-diff) + log_g(h)
+    f, i = torch.sigmoid(f), torch.sigmoid(i)
+    return f / (f + i), i / (f + i) * g(h)
 
 
-def scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor | None = None):
-    """Every h_t of h_t = a_t h_{t-1} + b_t over dim 1 at once (a log-space cumulative sum and
-    log-cum-sum-exp, Heinsen 2023); h0 (B, W) > 0 or None (zero)."""
-    a_star = torch.cumsum(log_a, dim=1)
-    log_terms = log_b - a_star
+def scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+    """Every h_t of h_t = a_t h_{t-1} + b_t over dim 1 at once (Hillis-Steele: after the step
+    of stride d, position t holds the recurrence over its last 2d positions); h0 (B, W) or
+    None (zero)."""
     if h0 is not None:
-        log_terms = torch.cat([torch.log(h0)[:, None], log_terms], dim=1)
-        a_star = F.pad(a_star, (0, 0, 1, 0))
-    log_h = a_star + torch.logcumsumexp(log_terms, dim=1)
-    return torch.exp(log_h if h0 is None else log_h[:, 1:])
+        b = torch.cat([b[:, :1] + a[:, :1] * h0[:, None], b[:, 1:]], dim=1)
+    steps, stride = a.shape[1], 1
+    while stride < steps:
+        b = b + a * F.pad(b, (0, 0, stride, 0))[:, :steps]
+        a = a * F.pad(a, (0, 0, stride, 0), value=1.0)[:, :steps]
+        stride *= 2
+    return b
 
 
-def sequential(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor | None = None):
+def log_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The paper's log-space scan (Heinsen 2023: a cumulative sum and log-cum-sum-exp), from a
+    zero state; b > 0. What `scan` must equal (tests), and its benchmark's other side."""
+    a_star = torch.cumsum(torch.log(a), dim=1)
+    return torch.exp(a_star + torch.logcumsumexp(torch.log(b) - a_star, dim=1))
+
+
+def sequential(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None):
     """The same recurrence one step at a time: what `scan` must equal (tests)."""
-    h = torch.zeros_like(log_a[:, 0]) if h0 is None else h0
+    h = torch.zeros_like(a[:, 0]) if h0 is None else h0
     out = []
-    for t in range(log_a.shape[1]):
-        h = log_a[:, t].exp() * h + log_b[:, t].exp()
+    for t in range(a.shape[1]):
+        h = a[:, t] * h + b[:, t]
         out.append(h)
     return torch.stack(out, dim=1)
 
@@ -74,7 +87,7 @@ class MinLayer(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
-        h = scan(*log_coefficients(self.kind, self.gates(self.norm(x))), h0)
+        h = scan(*coefficients(self.kind, self.gates(self.norm(x))), h0)
         return x + self.drop(self.out(h)), h[:, -1]
 
 
