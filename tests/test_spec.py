@@ -160,3 +160,6 @@ def test_a_profiles_per_model_settings_follow_the_models_given(monkeypatch):
         "lstm": {"lr": 0.02}, "gru": {"lr": 0.01}}})
     assert resolve("fast", {"models": ["gru", "rnn"]}).run.per_model == {"gru": {"lr": 0.01}}
     assert resolve("fast").run.per_model == {"lstm": {"lr": 0.02}, "gru": {"lr": 0.01}}
+    # a setting given for the whole run replaces the profile's per-model values of it
+    spec = resolve("fast", {"lr": 0.005})
+    assert spec.run.per_model == {} and spec.configs("lstm", 0).train.lr == 0.005

@@ -45,7 +45,8 @@ class RunConfig:
     per_model: dict = param(
         help="training settings of single models, {model: {setting: value}}, e.g. {'lstm': "
         "{'lr': 0.02}}: each model at its own setting without a search (a profile's entries "
-        "follow the models given); a searched setting (tune_space) replaces it",
+        "follow the models given, and -p lr=... replaces its lr entries); a searched setting "
+        "(tune_space) replaces it",
         factory=dict, trains=True)
     per_model_source: str = param("", "where per_model's values come from, for the report "
                                   "(e.g. the search that chose them)")

@@ -112,11 +112,20 @@ def resolve(profile: str = "auto", overrides: dict[str, Any] | None = None) -> R
     params = {**PROFILES[name], **overrides, "profile": name}
     if "models" in overrides and "pairs" not in overrides and "pairs" in PROFILES[name]:
         params["pairs"] = _pairs_within(PROFILES[name]["pairs"], overrides["models"])
-    if "models" in overrides and "per_model" not in overrides and "per_model" in PROFILES[name]:
-        given = overrides["models"] if isinstance(overrides["models"], list | tuple) else []
-        params["per_model"] = {m: s for m, s in PROFILES[name]["per_model"].items()
-                               if m in given}
+    if "per_model" not in overrides and "per_model" in PROFILES[name]:
+        params["per_model"] = _per_model_within(PROFILES[name]["per_model"], overrides)
     return RunSpec.from_params(params)
+
+
+def _per_model_within(per_model: dict, overrides: dict) -> dict:
+    """The profile's per-model settings that the user's overrides leave: those of the models
+    given (all without `models`), without any setting the user sets for the whole run (`-p
+    lr=0.005` trains every model at 0.005)."""
+    models = overrides.get("models")
+    kept = {m: {k: v for k, v in setting.items() if k not in overrides}
+            for m, setting in per_model.items()
+            if models is None or (isinstance(models, list | tuple) and m in models)}
+    return {m: setting for m, setting in kept.items() if setting}
 
 
 def _pairs_within(pairs: list, models: Any) -> list:
