@@ -133,6 +133,8 @@ def architectures_table(runs: pd.DataFrame, num_layers: int) -> pd.DataFrame:
     table = runs.assign(size_mb=runs.size_mb.map(lambda v: f"{v:.2f}"))
     if "layers" not in table:
         table = table.assign(layers=num_layers)
+    table = table.assign(layers=table["layers"].map(  # a user's class may not say
+        lambda v: "n/a" if pd.isna(v) else f"{int(v)}"))
     columns = ["model", "cell", "hidden_size", "layers", "parameters", "size_mb",
                *(["kflops_per_char"] if "kflops_per_char" in table else [])]
     return table[columns].rename(columns={
