@@ -39,12 +39,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     # the CPU default: as close to the reference's test loss as about 5 minutes of training
     # per model allow on a 2-core CPU, each model at the learning rate the committed `tune` run
-    # chose for it on validation (benchmarks/results/tune/chosen.json: the LSTM 2e-2 with mean
+    # chose for it on validation (benchmarks/results/tune/, its choice: the LSTM 2e-2 with mean
     # validation loss 1.3605 over 2 seeds, the GRU 1e-2 with 1.3718)
     "fast": {**_FAST_RECIPE, "epochs": 5, "max_steps": 1000, "eval_windows": 20_000,
              "per_model": {"lstm": {"lr": 2e-2}, "gru": {"lr": 1e-2}},
              "per_model_source": "the `tune` profile's search on validation "
-                                 "(benchmarks/results/tune/chosen.json)"},
+                                 "(benchmarks/results/tune/)"},
     # the reference, faithfully (its 80/20 split, no validation set), with 5 seeds per model so
     # that verdicts rest on seeds: meant for a GPU, where the seeds of a model train as one
     # computation (hours on a CPU)
