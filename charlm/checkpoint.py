@@ -17,6 +17,7 @@ from charlm.errors import CheckpointError
 from charlm.folder import ModelFolder
 from charlm.kinds import is_import_path
 from charlm.models import build
+from charlm.models.imported import source_changes
 
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
@@ -43,6 +44,7 @@ def save_checkpoint(
         "history": history,
         "epoch": epoch,
         "width": getattr(model, "width", None),  # as built (a matched width is None in configs)
+        "source": getattr(model, "source", None),  # the user's class: its file and sha256
         "rng": {"torch": torch.get_rng_state(),  # dropout on CUDA draws from CUDA's generators
                 **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_initialized()
                    else {})},
@@ -107,6 +109,10 @@ def model_of(ckpt: dict, path: str | Path = "the checkpoint", expect_cell: str |
         cfg, width=ckpt["width"])
     model = build(vocab.size, built, configs_of(ckpt).data.seq_len)
     model.cfg = cfg
+    changed = source_changes(ckpt.get("source"), getattr(model, "source", None))
+    if changed:
+        print(f"charlm: warning: {path}: {changed}; its weights are loaded into the class as it "
+              "is now.", file=sys.stderr)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

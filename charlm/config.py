@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charlm.errors import ParameterError
-from charlm.kinds import IMPORT_PATH, KIND_NAME, RECURRENT, fields_read, is_import_path, kinds
+from charlm.kinds import (
+    IMPORT_PATH,
+    KIND_NAME,
+    RECURRENT,
+    fields_read,
+    has_width,
+    is_import_path,
+    kinds,
+)
 
 CELLS = RECURRENT  # the reference's cells (the train command's --cell)
 OBJECTIVES = ("last", "all")
@@ -129,9 +137,8 @@ class DataConfig:
 class ModelConfig:
     """The network: its kind and size (vocab_size comes from the data, seq_len too)."""
 
-    cell: str = param("lstm", "the model's kind: lstm | gru | rnn | transformer | mingru | "
-                      "minlstm, or your class, package.module:Class or file.py:Class (the run's "
-                      "models name their own)")
+    cell: str = param("lstm", f"the model's kind: {' | '.join(kinds())}, or your class, "
+                      "package.module:Class or file.py:Class (the run's models name their own)")
     hidden_size: int = param(128, "units per recurrent layer (lstm, gru, rnn); the other kinds "
                              "match the parameters of an LSTM of this size unless width is set")
     num_layers: int = param(2, "stacked layers (recurrent layers, Transformer blocks)")
@@ -289,7 +296,7 @@ def parse_model_name(name: str, base: ModelConfig | None = None):
             "lstm@contiguous; or your class as file.py:Class or package.module:Class."
         )
     size = {} if path or not m.group(2) else {
-        "hidden_size" if m.group(1) in RECURRENT else "width": int(m.group(2))}
+        "width" if has_width(m.group(1)) else "hidden_size": int(m.group(2))}
     cell = path.group(1) if path else m.group(1)
     # the fields a kind never reads keep their defaults, so that changing one (heads, say)
     # leaves the models that ignore it trained (their checkpoints' configs still match)

@@ -44,6 +44,13 @@ def fields_read(cell: str) -> tuple[str, ...] | None:
     return None if is_import_path(cell) else _declared()[cell][1]
 
 
+def has_width(cell: str) -> bool:
+    """Whether a kind is sized by `width` (READS names it): matched to the LSTM's parameter
+    count unless set, and what a model name's -h<size> sets (hidden_size for the others)."""
+    reads = fields_read(cell)
+    return reads is not None and "width" in reads
+
+
 def kinds() -> tuple[str, ...]:
     """Every built-in kind's name, the reference's cells first."""
     return (*RECURRENT, *sorted(set(kind_modules()) - set(RECURRENT)))

@@ -2,10 +2,12 @@
 
 import dataclasses
 import math
+import sys
 
 import pytest
 import torch
 
+from charlm import models
 from charlm.checkpoint import load_model
 from charlm.config import DataConfig, ModelConfig, TrainConfig, parse_model_name
 from charlm.errors import ParameterError
@@ -30,10 +32,33 @@ MY_CELL = "examples/my_cell.py:MyCell"
 
 
 def test_every_kind_is_found_from_its_module():
-    assert kinds() == ("lstm", "gru", "rnn", "mingru", "minlstm", "transformer")
+    assert kinds()[:3] == ("lstm", "gru", "rnn")  # the reference's cells first
+    assert {"mingru", "minlstm", "transformer"} <= set(kinds())  # a new kind adds to these
     assert all(KIND_NAME.fullmatch(k) for k in kinds())  # each can be named in `models`
     assert fields_read("transformer") == ("hidden_size", "num_layers", "dropout", "width",
                                           "heads")
+
+
+def test_only_a_kind_that_reads_width_is_matched_and_a_width_that_changes_nothing_is_refused(
+        monkeypatch):
+    assert resolved(ModelConfig("lstm"), 65, 20).width is None  # sized by hidden_size
+    assert parse_model_name("mingru-h64")[0].width == 64  # -h sets what the kind is sized by
+    assert parse_model_name("gru-h64")[0].hidden_size == 64
+
+    class Fixed:  # a kind whose size ignores its width
+        @staticmethod
+        def build(vocab_size, cfg, seq_len, fused=False):
+            return torch.nn.Linear(3, 3)
+
+    real = models.kind_module  # the LSTM it is matched to stays itself
+    monkeypatch.setattr(models, "kind_module", lambda cell: Fixed if cell == "mingru" else
+                        real(cell))
+    models.matched_width.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="does not grow with its width"):
+            models.matched_width("mingru", 65, 20, 128, 2, 4)  # built as Fixed
+    finally:
+        models.matched_width.cache_clear()
 
 
 def test_a_field_a_kind_never_reads_leaves_its_config_alone():
@@ -166,6 +191,10 @@ def test_a_user_class_is_refused_by_name_for_what_it_lacks(tmp_path):
         "        self.head = nn.Embedding(vocab_size, 3)\n\n"
         "    def forward(self, x):\n"
         "        return self.head(x)\n\n"
+        "class NoState(WrongShape):\n"
+        "    def __init__(self, vocab_size):\n"
+        "        super().__init__(vocab_size)\n"
+        "        self.head = nn.Embedding(vocab_size, vocab_size)\n\n"
         "class Broken(nn.Module):\n"
         "    def __init__(self, vocab_size):\n"
         "        raise RuntimeError('my bug')\n")
@@ -174,6 +203,9 @@ def test_a_user_class_is_refused_by_name_for_what_it_lacks(tmp_path):
         check(11, ModelConfig(f"{path}:NeedsKernel"), 20)
     with pytest.raises(ParameterError, match=r"logits of shape \(1, 20, 3\).*\(1, 20, 11\)"):
         check(11, ModelConfig(f"{path}:WrongShape"), 20)
+    with pytest.raises(ParameterError, match="given a state, but its forward takes no state="):
+        build(11, ModelConfig(f"{path}:NoState"), 20)(torch.zeros(1, 20, dtype=torch.long),
+                                                       state=torch.zeros(1))
     with pytest.raises(RuntimeError, match="my bug"):
         check(11, ModelConfig(f"{path}:Broken"), 20)
 
@@ -193,6 +225,28 @@ def test_a_user_models_checkpoint_reloads(small_text, tmp_path, capsys, monkeypa
     x = torch.randint(0, vocab.size, (2, 20))
     torch.testing.assert_close(model.eval()(x)[0], result.model.eval()(x)[0])
     assert (PROJECT_ROOT / "examples" / "my_cell.py").exists()
+    assert ckpt["source"]["file"] == str(PROJECT_ROOT / "examples" / "my_cell.py")
+    for name in [n for n in sys.modules if n.startswith("charlm_user_")]:
+        monkeypatch.delitem(sys.modules, name)  # imported afresh, as in a new process
+    fresh, _, _ = load_model(ModelFolder(tmp_path / "mine").checkpoint)
+    torch.testing.assert_close(fresh.eval()(x)[0], result.model.eval()(x)[0])
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_reloading_a_user_model_from_an_edited_file_says_so(small_text, tmp_path, capsys,
+                                                           monkeypatch):
+    cell = tmp_path / "cell.py"
+    cell.write_text((PROJECT_ROOT / "examples" / "my_cell.py").read_text())
+    data = DataConfig(max_chars=20_000, val_frac=0.1)
+    train = TrainConfig(epochs=1, max_steps=2, batch_size=32, eval_windows=50)
+    cfg = ModelConfig(f"{cell}:MyCell", hidden_size=8)
+    run_training(data, cfg, train, tmp_path / "mine", progress=False, text=small_text)
+    cell.write_text(cell.read_text() + "\n# edited after training\n")
+    for name in [n for n in sys.modules if n.startswith("charlm_user_")]:
+        monkeypatch.delitem(sys.modules, name)
+    capsys.readouterr()
+    load_model(ModelFolder(tmp_path / "mine").checkpoint)
+    assert "differs from the one it was trained with" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["transformer", "mingru"])

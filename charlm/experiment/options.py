@@ -26,7 +26,7 @@ from charlm.config import (
 )
 from charlm.errors import ParameterError
 from charlm.experiment.layout import file_part
-from charlm.kinds import model_label
+from charlm.kinds import kinds, model_label
 
 
 @dataclass
@@ -34,7 +34,7 @@ class RunConfig:
     """What a whole run compares: models, seeds and extra pairs."""
 
     models: list = param(
-        help="model names: a kind (lstm, gru, rnn, transformer, mingru, minlstm), optionally "
+        help=f"model names: a kind ({', '.join(kinds())}), optionally "
         "-h<size> and @<split> (gru-h149, lstm@contiguous), or your class "
         "(examples/my_cell.py:MyCell, package.module:Class)",
         factory=lambda: list(reference.MODELS))

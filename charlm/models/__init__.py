@@ -9,8 +9,9 @@ Each kind's module declares the names it builds (`KINDS`) and a `build(vocab_siz
 seq_len, fused)`; a new kind is a new module here (charlm.kinds finds it). Every model charlm
 builds is driven the same way: `forward(x, state=None, last_only=False)` on (B, T) character ids
 returns (logits (B, T, V), or (B, V) for the last position only, and a state or None), and its
-ModelConfig is its `cfg`. A kind with a width (transformer, mingru, minlstm) is sized, unless
-`width` is set, to the parameter count nearest an LSTM's of hidden_size x num_layers.
+ModelConfig is its `cfg`. A kind whose READS name `width` (transformer, mingru, minlstm) is
+sized, unless `width` is set, to the parameter count nearest an LSTM's of hidden_size x
+num_layers.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from charlm.config import ModelConfig
-from charlm.kinds import RECURRENT, is_import_path, kind_modules
+from charlm.kinds import RECURRENT, has_width, is_import_path, kind_modules
 from charlm.models import imported
 from charlm.models.rnn import GATES, CharRNN
 from charlm.models.rnn import training_flops as rnn_training_flops
@@ -56,6 +57,11 @@ def matched_width(cell: str, vocab_size: int, seq_len: int, hidden_size: int, nu
 
     lo, hi = 1, 1
     while count(hi * step) < target:  # the count grows with the width: bisect
+        if count(2 * hi * step) <= count(hi * step):
+            raise ValueError(f"{cell}: its parameter count does not grow with its width "
+                             f"({count(hi * step):,} at width {hi * step} and at "
+                             f"{2 * hi * step}), so no width matches the LSTM's {target:,}: "
+                             "build the width into the model, or drop 'width' from its READS.")
         lo, hi = hi, hi * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -70,7 +76,7 @@ def _meta(vocab_size: int, cfg: ModelConfig, seq_len: int) -> nn.Module:
 
 def resolved(cfg: ModelConfig, vocab_size: int, seq_len: int) -> ModelConfig:
     """cfg with its width filled in where its kind has one and cfg leaves it to matching."""
-    if cfg.width is not None or cfg.cell in RECURRENT or is_import_path(cfg.cell):
+    if cfg.width is not None or not has_width(cfg.cell):
         return cfg
     return dataclasses.replace(cfg, width=matched_width(cfg.cell, vocab_size, seq_len,
                                                         cfg.hidden_size, cfg.num_layers,

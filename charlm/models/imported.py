@@ -62,9 +62,9 @@ def find_class(cell: str) -> type:
                 sys.modules[module_name] = module
                 spec.loader.exec_module(module)
         else:  # from the folder the command ran in too, as `python -m charlm` there would
-            workdir = os.environ.get(WORKDIR_ENV)
-            if workdir and workdir not in sys.path:
-                sys.path.append(workdir)
+            for folder in (os.environ.get(WORKDIR_ENV), str(Path.cwd())):  # (the `charlm`
+                if folder and folder not in sys.path:  # script's sys.path lacks it)
+                    sys.path.append(folder)
             module = importlib.import_module(target)
     except ParameterError:
         raise
@@ -113,7 +113,10 @@ class Adapted(nn.Module):
         self.takes_state = "state" in inspect.signature(net.forward).parameters
 
     def forward(self, x: torch.Tensor, state=None, last_only: bool = False):
-        out = self.net(x, state=state) if state is not None and self.takes_state else self.net(x)
+        if state is not None and not self.takes_state:
+            raise ParameterError(f"{self.cfg.cell}: given a state, but its forward takes no "
+                                 "state= argument: add one (and return (logits, state)).")
+        out = self.net(x, state=state) if state is not None else self.net(x)
         logits, state = out if isinstance(out, tuple) else (out, None)
         if tuple(logits.shape) != (*x.shape, self.vocab_size):
             raise ParameterError(
@@ -130,4 +133,29 @@ def build(vocab_size: int, cfg: ModelConfig, seq_len: int, fused: bool = False) 
              "num_layers": cfg.num_layers, "dropout": cfg.dropout, "heads": cfg.heads,
              **({"width": cfg.width} if cfg.width else {})}
     args = constructor_args(cls, known, cfg.model_args)
-    return Adapted(cls(**args), vocab_size, cfg)
+    model = Adapted(cls(**args), vocab_size, cfg)
+    model.source = source_of(cls)
+    return model
+
+
+def source_of(cls: type) -> dict | None:
+    """The file a class was loaded from and its sha256 (a checkpoint records them, plain data,
+    so that reloading from another or an edited file says so)."""
+    try:
+        path = Path(inspect.getfile(cls)).resolve()
+    except (TypeError, OSError):
+        return None
+    return {"file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def source_changes(recorded: dict | None, now: dict | None) -> str:
+    """What differs between the source a checkpoint recorded and the one loaded now ("" if
+    nothing, or nothing was recorded)."""
+    if not recorded or not now:
+        return ""
+    if recorded["sha256"] == now["sha256"]:
+        return ""
+    where = (f"{now['file']}, not {recorded['file']} as when it was trained"
+             if recorded["file"] != now["file"] else now["file"])
+    return (f"the class now comes from {where}, and that file differs from the one it was "
+            f"trained with (sha256 {now['sha256'][:12]}, then {recorded['sha256'][:12]})")
