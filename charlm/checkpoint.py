@@ -77,6 +77,15 @@ def configs_of(ckpt: dict) -> Configs:
     return Configs.from_dict(ckpt["configs"])
 
 
+def built_config(ckpt: dict):
+    """The ModelConfig a checkpoint's model was built at: its config, with the width it was
+    matched to where the config leaves it to matching (should the matching change later)."""
+    cfg = configs_of(ckpt).model
+    if cfg.width is not None or ckpt.get("width") is None:
+        return cfg
+    return dataclasses.replace(cfg, width=ckpt["width"])
+
+
 def load_model(
     path: str | Path,
     device: str | torch.device = "cpu",
@@ -104,10 +113,7 @@ def model_of(ckpt: dict, path: str | Path = "the checkpoint", expect_cell: str |
     if is_import_path(cfg.cell):  # the checkpoint holds its weights; the class is imported
         print(f"charlm: {path} holds a model of user code, {cfg.cell}: importing it to rebuild "
               "the model (its weights are plain tensors; nothing is unpickled)", file=sys.stderr)
-    # the width it was built at, should the matching of widths change in a later version
-    built = cfg if cfg.width is not None or ckpt.get("width") is None else dataclasses.replace(
-        cfg, width=ckpt["width"])
-    model = build(vocab.size, built, configs_of(ckpt).data.seq_len)
+    model = build(vocab.size, built_config(ckpt), configs_of(ckpt).data.seq_len)
     model.cfg = cfg
     changed = source_changes(ckpt.get("source"), getattr(model, "source", None))
     if changed:

@@ -31,6 +31,12 @@ from charlm.train import run_training
 MY_CELL = "examples/my_cell.py:MyCell"
 
 
+def forget_user_modules(monkeypatch):
+    """The user's files are imported afresh on the next build, as in a new process."""
+    for name in [n for n in sys.modules if n.startswith("charlm_user_")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
 def test_every_kind_is_found_from_its_module():
     assert kinds()[:3] == ("lstm", "gru", "rnn")  # the reference's cells first
     assert {"mingru", "minlstm", "transformer"} <= set(kinds())  # a new kind adds to these
@@ -226,8 +232,7 @@ def test_a_user_models_checkpoint_reloads(small_text, tmp_path, capsys, monkeypa
     torch.testing.assert_close(model.eval()(x)[0], result.model.eval()(x)[0])
     assert (PROJECT_ROOT / "examples" / "my_cell.py").exists()
     assert ckpt["source"]["file"] == str(PROJECT_ROOT / "examples" / "my_cell.py")
-    for name in [n for n in sys.modules if n.startswith("charlm_user_")]:
-        monkeypatch.delitem(sys.modules, name)  # imported afresh, as in a new process
+    forget_user_modules(monkeypatch)
     fresh, _, _ = load_model(ModelFolder(tmp_path / "mine").checkpoint)
     torch.testing.assert_close(fresh.eval()(x)[0], result.model.eval()(x)[0])
     assert "warning" not in capsys.readouterr().err
@@ -242,8 +247,7 @@ def test_reloading_a_user_model_from_an_edited_file_says_so(small_text, tmp_path
     cfg = ModelConfig(f"{cell}:MyCell", hidden_size=8)
     run_training(data, cfg, train, tmp_path / "mine", progress=False, text=small_text)
     cell.write_text(cell.read_text() + "\n# edited after training\n")
-    for name in [n for n in sys.modules if n.startswith("charlm_user_")]:
-        monkeypatch.delitem(sys.modules, name)
+    forget_user_modules(monkeypatch)
     capsys.readouterr()
     load_model(ModelFolder(tmp_path / "mine").checkpoint)
     assert "differs from the one it was trained with" in capsys.readouterr().err

@@ -20,6 +20,7 @@ import torch
 
 from charlm import reference
 from charlm.checkpoint import (
+    built_config,
     configs_of,
     load_checkpoint,
     load_model,
@@ -206,9 +207,7 @@ def _test_windows(folder: ModelFolder, ckpt: dict, batch_size: int) -> dict:
 def _run_row(model: str, seed: int, ckpt: dict) -> dict:
     """One row of the runs table, from a checkpoint."""
     cfg, last = configs_of(ckpt), ckpt["history"][-1]
-    built = cfg.model if cfg.model.width or not ckpt.get("width") else dataclasses.replace(
-        cfg.model, width=ckpt["width"])  # the width it was built at (checkpoint.model_of)
-    info = describe(Vocab.from_json(ckpt["vocab"]).size, built, cfg.data.seq_len)
+    info = describe(Vocab.from_json(ckpt["vocab"]).size, built_config(ckpt), cfg.data.seq_len)
     return {"model": model, "seed": seed, "cell": cfg.model.cell,
             "trained_with": last.get("trained_with", 1),
             "hidden_size": info["width"], "layers": info["layers"],

@@ -55,14 +55,15 @@ def matched_width(cell: str, vocab_size: int, seq_len: int, hidden_size: int, nu
     def count(width: int) -> int:
         return num_parameters(_meta(vocab_size, dataclasses.replace(base, width=width), seq_len))
 
-    lo, hi = 1, 1
-    while count(hi * step) < target:  # the count grows with the width: bisect
-        if count(2 * hi * step) <= count(hi * step):
+    lo, hi, at_hi = 1, 1, count(step)
+    while at_hi < target:  # double the width until the count passes the LSTM's, then bisect
+        at_double = count(2 * hi * step)
+        if at_double <= at_hi:
             raise ValueError(f"{cell}: its parameter count does not grow with its width "
-                             f"({count(hi * step):,} at width {hi * step} and at "
-                             f"{2 * hi * step}), so no width matches the LSTM's {target:,}: "
-                             "build the width into the model, or drop 'width' from its READS.")
-        lo, hi = hi, hi * 2
+                             f"({at_hi:,} at width {hi * step} and at {2 * hi * step}), so no "
+                             f"width matches the LSTM's {target:,}: build the width into the "
+                             "model, or drop 'width' from its READS.")
+        lo, hi, at_hi = hi, 2 * hi, at_double
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if count(mid * step) < target else (lo, mid)
